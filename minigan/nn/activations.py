@@ -1,0 +1,77 @@
+"""Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached."""
+
+from __future__ import annotations
+
+from minigan import backend
+from minigan.nn.module import Module
+
+
+class _Elementwise(Module):
+    """Any shape in, the same shape out; no parameters."""
+
+    def _expected(self):
+        return "a float array of any shape"
+
+    def _clear_cache(self):
+        super()._clear_cache()
+        self._cache = None
+
+
+class ReLU(_Elementwise):
+    """y = max(x, 0)."""
+
+    def _forward(self, x, train):
+        self._cache = x > 0
+        return x * self._cache
+
+    def _backward(self, dy, param_grads):
+        r"""f'(x) = 1 if x > 0 else 0 (0 at x = 0, as PyTorch): dx = dy \odot [x > 0]."""
+        return dy * self._cache
+
+
+class LeakyReLU(_Elementwise):
+    """y = x if x > 0 else a x, with a = negative_slope."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def __repr__(self):
+        return f"LeakyReLU(negative_slope={self.negative_slope})"
+
+    def _forward(self, x, train):
+        xp = backend.array_module(x)
+        self._cache = x > 0
+        return xp.where(self._cache, x, x * x.dtype.type(self.negative_slope))
+
+    def _backward(self, dy, param_grads):
+        r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot (a + (1 - a)[x > 0])."""
+        xp = backend.array_module(dy)
+        return xp.where(self._cache, dy, dy * dy.dtype.type(self.negative_slope))
+
+
+class Tanh(_Elementwise):
+    """y = tanh(x)."""
+
+    def _forward(self, x, train):
+        self._cache = backend.array_module(x).tanh(x)
+        return self._cache
+
+    def _backward(self, dy, param_grads):
+        r"""tanh'(x) = 1 - tanh(x)^2 = 1 - y^2:  dx = dy \odot (1 - y^2)."""
+        y = self._cache
+        return dy * (1 - y * y)
+
+
+class Sigmoid(_Elementwise):
+    """y = 1 / (1 + e^{-x}), computed as (1 + tanh(x/2)) / 2, which never overflows."""
+
+    def _forward(self, x, train):
+        xp = backend.array_module(x)
+        self._cache = 0.5 * (1 + xp.tanh(0.5 * x))
+        return self._cache
+
+    def _backward(self, dy, param_grads):
+        r"""sigma'(x) = sigma(x)(1 - sigma(x)) = y(1 - y):  dx = dy \odot y(1 - y)."""
+        y = self._cache
+        return dy * y * (1 - y)

@@ -1,0 +1,52 @@
+"""Sequential: layers applied in order; backward applies their backwards in reverse (the chain rule)."""
+
+from __future__ import annotations
+
+from minigan.nn.module import LayerInputError, Module
+
+
+class Sequential(Module):
+    """y = f_L(... f_2(f_1(x))).  Parameter names are prefixed by the layer's index: ``0.weight``, ``3.bias``."""
+
+    def __init__(self, *layers: Module):
+        super().__init__()
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a minigan layer")
+            self._children[str(i)] = layer
+
+    @property
+    def layers(self) -> list[Module]:
+        return list(self._children.values())
+
+    def __len__(self):
+        return len(self._children)
+
+    def __iter__(self):
+        return iter(self._children.values())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
+        return self.layers[i]
+
+    def __repr__(self):
+        body = "".join(f"\n  ({k}): {v!r}" for k, v in self._children.items())
+        return f"Sequential({body}\n)"
+
+    def _expected(self):
+        return self.layers[0]._expected() if self._children else "an array"
+
+    def _forward(self, x, train):
+        for i, layer in enumerate(self._children.values()):
+            try:
+                x = layer._run_forward(x, train, check_finite=False)
+            except LayerInputError as e:
+                raise LayerInputError(f"Sequential layer {i}: {e}") from None
+        return x
+
+    def _backward(self, dy, param_grads):
+        r"""Chain rule: dL/dh_{l-1} = J_l^T dL/dh_l, applied from the last layer to the first."""
+        for layer in reversed(self._children.values()):
+            dy = layer.backward(dy, param_grads)
+        return dy

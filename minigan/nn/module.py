@@ -1,0 +1,210 @@
+"""The layer contract every minigan layer follows.
+
+A layer maps an input array ``x`` to an output ``y`` and knows how to send a gradient back:
+
+* ``forward(x)`` returns ``y`` and caches what ``backward`` needs (one cache per layer, overwritten by the next
+  forward: run D on a real batch, then its backward, then on a fake batch, then its backward, as the papers do).
+* ``backward(dy)`` returns ``dx = dL/dx`` given ``dy = dL/dy`` and ADDS ``dL/dtheta`` into ``grads`` (so gradients of
+  several batches accumulate until ``zero_grad()``). ``backward(dy, param_grads=False)`` returns only ``dx``, for
+  the generator's step through the discriminator, and leaves ``grads`` untouched.
+* ``params`` / ``grads``: dicts name -> array, the same names as ``state_dict()`` and as PyTorch's, the arrays
+  themselves (an optimizer updates them in place).
+* ``train()`` / ``eval()`` set the mode (BatchNorm, Dropout behave differently); ``forward(x, train=False)``
+  overrides it for a single call.
+
+Inputs are checked at the boundary: wrong rank, wrong feature/channel count, a non-float or mismatched dtype, an
+array of the other backend, or a NaN/inf gives a :class:`LayerInputError` naming the layer and what it expected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigan import backend
+
+
+class LayerInputError(ValueError):
+    """An input that a layer cannot take (rank, size, dtype, backend or non-finite values)."""
+
+
+class Module:
+    """Base class: parameter and buffer bookkeeping, modes, state dicts, input checks."""
+
+    def __init__(self):
+        self.training = True
+        self._params: dict[str, object] = {}
+        self._grads: dict[str, object] = {}
+        self._buffers: dict[str, object] = {}
+        self._children: dict[str, Module] = {}
+        self._out_shape = None  # shape of the last forward output; None means "no forward yet"
+
+    # -- registration --------------------------------------------------------------------------------------------
+    def _add_param(self, name: str, value) -> None:
+        self._params[name] = value
+        self._grads[name] = backend.array_module(value).zeros_like(value)
+
+    def _add_buffer(self, name: str, value) -> None:
+        self._buffers[name] = value
+
+    def __getattr__(self, item):
+        # reached only when normal lookup fails: expose parameters and buffers as attributes (layer.weight)
+        for store in ("_params", "_buffers"):
+            d = self.__dict__.get(store)
+            if d is not None and item in d:
+                return d[item]
+        raise AttributeError(f"{type(self).__name__} has no attribute {item!r}")
+
+    def named_modules(self, prefix: str = ""):
+        """Yield (prefix, module) for this module and every descendant, depth first."""
+        yield prefix, self
+        for child_name, child in self._children.items():
+            yield from child.named_modules(f"{prefix}{child_name}.")
+
+    # -- parameters, gradients, state ----------------------------------------------------------------------------
+    @property
+    def params(self) -> dict:
+        """name -> parameter array, for this module and all children (``0.weight`` inside Sequential)."""
+        return {p + k: v for p, m in self.named_modules() for k, v in m._params.items()}
+
+    @property
+    def grads(self) -> dict:
+        """name -> gradient array, the same names as :attr:`params`."""
+        return {p + k: v for p, m in self.named_modules() for k, v in m._grads.items()}
+
+    @property
+    def buffers(self) -> dict:
+        """name -> non-trainable state (BatchNorm running statistics)."""
+        return {p + k: v for p, m in self.named_modules() for k, v in m._buffers.items()}
+
+    def zero_grad(self) -> None:
+        """Set every parameter gradient to zero (gradients otherwise accumulate across backward calls)."""
+        for g in self.grads.values():
+            g[...] = 0
+
+    def train(self, mode: bool = True) -> Module:
+        """Training mode (batch statistics, dropout on) for this module and its children."""
+        for _, m in self.named_modules():
+            m.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (running statistics, dropout off)."""
+        return self.train(False)
+
+    def state_dict(self) -> dict:
+        """Copies of parameters and buffers, keyed in PyTorch's order and names."""
+        out = {}
+        for p, m in self.named_modules():
+            for k, v in m._params.items():
+                out[p + k] = v.copy()
+            for k, v in m._buffers.items():
+                out[p + k] = v.copy()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Copy values into parameters and buffers in place (any array-like: NumPy, CuPy, CPU torch tensors).
+
+        Every name must match and every shape agree; values are cast to the module's dtype and backend.
+        """
+        targets = {}
+        for p, m in self.named_modules():
+            for store in (m._params, m._buffers):
+                for k in store:
+                    targets[p + k] = (store, k)
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if missing or unexpected:
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        for key, (store, k) in targets.items():
+            current = store[k]
+            value = state[key]
+            value = value if backend.is_cupy(value) else np.asarray(value)
+            if tuple(value.shape) != tuple(current.shape):
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {tuple(value.shape)}, "
+                    f"expected {tuple(current.shape)}"
+                )
+            current[...] = backend.to_backend(value, backend.backend_of(current), current.dtype)
+
+    def to(self, backend_name: str | None = None, dtype=None) -> Module:
+        """Move parameters, gradients and buffers to another backend and/or floating dtype, in place."""
+        for _, m in self.named_modules():
+            for store in (m._params, m._grads, m._buffers):
+                for k, v in store.items():
+                    target_dtype = dtype if (dtype is not None and np.issubdtype(v.dtype, np.floating)) else None
+                    store[k] = backend.to_backend(v, backend_name or backend.backend_of(v), target_dtype)
+            m._clear_cache()
+        return self
+
+    def _clear_cache(self) -> None:
+        self._out_shape = None
+
+    def num_parameters(self) -> int:
+        """Total number of trainable scalars."""
+        return int(sum(v.size for v in self.params.values()))
+
+    # -- forward / backward --------------------------------------------------------------------------------------
+    def forward(self, x, train: bool | None = None):
+        """y = f(x); caches what backward needs. ``train`` overrides the module's mode for this call."""
+        return self._run_forward(x, train, check_finite=True)
+
+    __call__ = forward
+
+    def _run_forward(self, x, train, check_finite: bool):
+        self._check_input(x, check_finite)
+        y = self._forward(x, self.training if train is None else bool(train))
+        self._out_shape = tuple(y.shape)
+        return y
+
+    def backward(self, dy, param_grads: bool = True):
+        """dx = dL/dx from dy = dL/dy; adds dL/dtheta into ``grads`` unless ``param_grads`` is False."""
+        if self._out_shape is None:
+            raise RuntimeError(f"{self!r}: backward called before forward (nothing cached)")
+        if tuple(dy.shape) != self._out_shape:
+            raise LayerInputError(
+                f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
+                f"{self._out_shape}"
+            )
+        return self._backward(dy, param_grads)
+
+    def _forward(self, x, train: bool):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _backward(self, dy, param_grads: bool):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- input checks --------------------------------------------------------------------------------------------
+    def _expected(self) -> str:
+        """Human description of the accepted input, e.g. '(N, 3, H, W)'."""
+        return "an array"
+
+    def _check_shape(self, x) -> bool:
+        """True when x's shape is acceptable. Layers override."""
+        return True
+
+    def _fail(self, what: str):
+        raise LayerInputError(f"{self!r} expected input {self._expected()}, got {what}")
+
+    def _check_input(self, x, check_finite: bool) -> None:
+        if not (hasattr(x, "shape") and hasattr(x, "dtype")):
+            self._fail(f"an object of type {type(x).__name__} (not an array)")
+        if not np.issubdtype(x.dtype, np.floating):
+            self._fail(f"dtype {x.dtype} (expected float32 or float64)")
+        first = next(iter(self._params.values()), None)
+        if first is not None:
+            if backend.backend_of(x) != backend.backend_of(first):
+                self._fail(
+                    f"a {backend.backend_of(x)} array while its parameters live on {backend.backend_of(first)} "
+                    f"(move one with Module.to() or minigan.backend.to_backend())"
+                )
+            if x.dtype != first.dtype:
+                self._fail(f"dtype {x.dtype} while its parameters are {first.dtype} (cast one of them)")
+        if not self._check_shape(x):
+            self._fail(f"shape {tuple(x.shape)}")
+        if check_finite and not bool(backend.array_module(x).isfinite(x).all()):
+            raise LayerInputError(f"{self!r} got an input containing NaN or inf")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

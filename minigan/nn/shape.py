@@ -1,0 +1,54 @@
+"""Layers that only rearrange: Flatten and Reshape. Their backward undoes the rearrangement."""
+
+from __future__ import annotations
+
+import math
+
+from minigan.nn.module import Module
+
+
+class Flatten(Module):
+    """x (N, d1, d2, ...) -> y (N, d1*d2*...)."""
+
+    def _expected(self):
+        return "of rank >= 2, (N, ...)"
+
+    def _check_shape(self, x):
+        return x.ndim >= 2
+
+    def _forward(self, x, train):
+        self._in_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def _backward(self, dy, param_grads):
+        """A reshape moves no values: dx is dy put back into the input's shape."""
+        return dy.reshape(self._in_shape)
+
+
+class Reshape(Module):
+    """x (N, ...) -> y (N, *shape); the per-sample size must agree."""
+
+    def __init__(self, *shape: int):
+        super().__init__()
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        if not shape or any((not isinstance(s, int)) or s < 1 for s in shape):
+            raise ValueError(f"Reshape needs positive integer sizes, got {shape!r}")
+        self.shape = tuple(shape)
+
+    def __repr__(self):
+        return f"Reshape{self.shape}"
+
+    def _expected(self):
+        return f"(N, ...) with {math.prod(self.shape)} values per sample"
+
+    def _check_shape(self, x):
+        return x.ndim >= 1 and math.prod(x.shape[1:]) == math.prod(self.shape)
+
+    def _forward(self, x, train):
+        self._in_shape = x.shape
+        return x.reshape((x.shape[0],) + self.shape)
+
+    def _backward(self, dy, param_grads):
+        """A reshape moves no values: dx is dy put back into the input's shape."""
+        return dy.reshape(self._in_shape)
