@@ -6,7 +6,11 @@ from minigan.nn.module import LayerInputError, Module
 
 
 class Sequential(Module):
-    """y = f_L(... f_2(f_1(x))).  Parameter names are prefixed by the layer's index: ``0.weight``, ``3.bias``."""
+    """y = f_L(... f_2(f_1(x))).  Parameter names are prefixed by the layer's index: ``0.weight``, ``3.bias``.
+
+    ``train()`` / ``eval()`` set every layer's mode; each layer then runs in its own mode (``model[3].eval()``
+    puts that one layer alone in evaluation mode), unless ``forward(x, train=...)`` overrides all of them.
+    """
 
     def __init__(self, *layers: Module):
         super().__init__()
@@ -37,6 +41,11 @@ class Sequential(Module):
     def _expected(self):
         return self.layers[0]._expected() if self._children else "an array"
 
+    def _mode(self, train):
+        # passed on as given: with no override (None) every layer runs in its own mode, so that
+        # model[3].eval() puts that one layer in evaluation mode, as in PyTorch
+        return train
+
     def _forward(self, x, train):
         for i, layer in enumerate(self._children.values()):
             try:
@@ -47,6 +56,11 @@ class Sequential(Module):
 
     def _backward(self, dy, param_grads):
         r"""Chain rule: dL/dh_{l-1} = J_l^T dL/dh_l, applied from the last layer to the first."""
-        for layer in reversed(self._children.values()):
-            dy = layer.backward(dy, param_grads)
+        for i, layer in reversed(list(enumerate(self._children.values()))):
+            try:
+                dy = layer.backward(dy, param_grads)
+            except (LayerInputError, RuntimeError) as e:
+                if type(e) not in (LayerInputError, RuntimeError):  # e.g. a CUDA error: not ours to reword
+                    raise
+                raise type(e)(f"Sequential layer {i}: {e}") from None
         return dy

@@ -27,6 +27,11 @@ class LayerInputError(ValueError):
     """An input that a layer cannot take (rank, size, dtype, backend or non-finite values)."""
 
 
+def _is_array(a) -> bool:
+    """True for a NumPy or CuPy array (not a list, a scalar or another library's tensor)."""
+    return isinstance(a, np.ndarray) or backend.is_cupy(a)
+
+
 class Module:
     """Base class: parameter and buffer bookkeeping, modes, state dicts, input checks."""
 
@@ -37,6 +42,7 @@ class Module:
         self._buffers: dict[str, object] = {}
         self._children: dict[str, Module] = {}
         self._out_shape = None  # shape of the last forward output; None means "no forward yet"
+        self._out_backend = None  # "numpy" or "cupy": where the last forward output lives
 
     # -- registration --------------------------------------------------------------------------------------------
     def _add_param(self, name: str, value) -> None:
@@ -104,32 +110,39 @@ class Module:
     def load_state_dict(self, state: dict) -> None:
         """Copy values into parameters and buffers in place (any array-like: NumPy, CuPy, CPU torch tensors).
 
-        Every name must match and every shape agree; values are cast to the module's dtype and backend.
+        Every name must match and every shape agree; values are cast to the module's dtype and backend. Everything
+        is checked before anything is copied, so a state dict that does not fit leaves the module as it was.
         """
         targets = {}
         for p, m in self.named_modules():
             for store in (m._params, m._buffers):
                 for k in store:
-                    targets[p + k] = (store, k)
+                    targets[p + k] = (m, store, k)
+        where = f"{self._short_repr()}.load_state_dict"
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         if missing or unexpected:
-            raise KeyError(
-                f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
-            )
-        for key, (store, k) in targets.items():
-            current = store[k]
+            problems = [f"{what} keys {keys}" for what, keys in (("missing", missing), ("unexpected", unexpected))
+                        if keys]
+            raise KeyError(f"{where}: {', '.join(problems)}")
+        values = {}
+        for key, (m, store, k) in targets.items():
             value = state[key]
             value = value if backend.is_cupy(value) else np.asarray(value)
-            if tuple(value.shape) != tuple(current.shape):
+            if tuple(value.shape) != tuple(store[k].shape):
                 raise ValueError(
-                    f"{type(self).__name__}.load_state_dict: {key!r} has shape {tuple(value.shape)}, "
-                    f"expected {tuple(current.shape)}"
+                    f"{where}: {key!r} has shape {tuple(value.shape)}, expected {tuple(store[k].shape)} "
+                    f"(the {k} of {m._short_repr()})"
                 )
-            current[...] = backend.to_backend(value, backend.backend_of(current), current.dtype)
+            values[key] = value
+        for key, (_, store, k) in targets.items():
+            current = store[k]
+            current[...] = backend.to_backend(values[key], backend.backend_of(current), current.dtype)
 
     def to(self, backend_name: str | None = None, dtype=None) -> Module:
         """Move parameters, gradients and buffers to another backend and/or floating dtype, in place."""
+        if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
+            raise ValueError(f"{self._short_repr()}.to: dtype must be float32 or float64, got {np.dtype(dtype)}")
         for _, m in self.named_modules():
             for store in (m._params, m._grads, m._buffers):
                 for k, v in store.items():
@@ -140,6 +153,10 @@ class Module:
 
     def _clear_cache(self) -> None:
         self._out_shape = None
+
+    def _short_repr(self) -> str:
+        """The repr for a single layer; only the class name for a container (its repr spans many lines)."""
+        return type(self).__name__ if self._children else repr(self)
 
     def num_parameters(self) -> int:
         """Total number of trainable scalars."""
@@ -154,14 +171,27 @@ class Module:
 
     def _run_forward(self, x, train, check_finite: bool):
         self._check_input(x, check_finite)
-        y = self._forward(x, self.training if train is None else bool(train))
-        self._out_shape = tuple(y.shape)
+        y = self._forward(x, self._mode(train))
+        self._out_shape, self._out_backend = tuple(y.shape), backend.backend_of(y)
         return y
+
+    def _mode(self, train: bool | None):
+        """The mode ``_forward`` runs in: the call's override if given, else this module's own."""
+        return self.training if train is None else bool(train)
 
     def backward(self, dy, param_grads: bool = True):
         """dx = dL/dx from dy = dL/dy; adds dL/dtheta into ``grads`` unless ``param_grads`` is False."""
         if self._out_shape is None:
             raise RuntimeError(f"{self!r}: backward called before forward (nothing cached)")
+        if not _is_array(dy):
+            raise LayerInputError(
+                f"{self!r}: backward got dy of type {type(dy).__name__}, expected a NumPy or CuPy array of the "
+                f"forward output's shape {self._out_shape}"
+            )
+        if backend.backend_of(dy) != self._out_backend:
+            raise LayerInputError(
+                f"{self!r}: backward got a {backend.backend_of(dy)} dy, but forward ran on {self._out_backend}"
+            )
         if tuple(dy.shape) != self._out_shape:
             raise LayerInputError(
                 f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
@@ -188,8 +218,8 @@ class Module:
         raise LayerInputError(f"{self!r} expected input {self._expected()}, got {what}")
 
     def _check_input(self, x, check_finite: bool) -> None:
-        if not (hasattr(x, "shape") and hasattr(x, "dtype")):
-            self._fail(f"an object of type {type(x).__name__} (not an array)")
+        if not _is_array(x):
+            self._fail(f"an object of type {type(x).__name__} (not a NumPy or CuPy array)")
         if not np.issubdtype(x.dtype, np.floating):
             self._fail(f"dtype {x.dtype} (expected float32 or float64)")
         first = next(iter(self._params.values()), None)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from minigan.nn.module import Module
+
+
+def _is_int(value) -> bool:
+    """True for a Python or NumPy integer (bool excluded)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class Flatten(Module):
@@ -32,9 +38,9 @@ class Reshape(Module):
         super().__init__()
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        if not shape or any((not isinstance(s, int)) or s < 1 for s in shape):
-            raise ValueError(f"Reshape needs positive integer sizes, got {shape!r}")
-        self.shape = tuple(shape)
+        if not shape or not all(_is_int(s) and s >= 1 for s in shape):
+            raise ValueError(f"Reshape needs positive integer sizes (per sample, without N), got {shape!r}")
+        self.shape = tuple(int(s) for s in shape)
 
     def __repr__(self):
         return f"Reshape{self.shape}"

@@ -1,0 +1,167 @@
+r"""GAN objectives. Each takes the network's raw outputs (logits or critic scores) and returns the loss value and its
+gradient with respect to those outputs, ready for ``D.backward``.
+
+Losses are *minimised*; a batch of m values is averaged. With sigma the logistic function,
+
+    softplus(t) = log(1 + e^t) = max(t, 0) + log(1 + e^{-|t|})        (never overflows)
+    -log sigma(t)     = softplus(-t),        d/dt = -sigma(-t)
+    -log(1 - sigma(t)) = softplus(t),        d/dt =  sigma(t)
+
+so the sigmoid is folded into the loss and no log(0) is ever taken. Values are returned as 0-d arrays of the
+inputs' backend (no device synchronisation); call ``float()`` on them to read them.
+"""
+
+from __future__ import annotations
+
+from minigan import backend
+
+
+def sigmoid(t):
+    """sigma(t) = 1 / (1 + e^{-t}) = (1 + tanh(t / 2)) / 2, stable for any t."""
+    xp = backend.array_module(t)
+    return 0.5 * (1 + xp.tanh(0.5 * t))
+
+
+def softplus(t):
+    """log(1 + e^t), stable for any t."""
+    xp = backend.array_module(t)
+    return xp.maximum(t, 0) + xp.log1p(xp.exp(-xp.abs(t)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Goodfellow et al. 2014
+# ---------------------------------------------------------------------------------------------------------------
+def minimax_real(real_logits):
+    r"""The real half of D's minimax loss: -(1/m) \sum log D(x_i) = mean softplus(-r);  dL/dr_i = -sigma(-r_i) / m.
+
+    Returns (value, grad). D runs on the real batch and backpropagates this before it sees the fake batch.
+    """
+    m = real_logits.shape[0]
+    return softplus(-real_logits).sum() / m, -sigmoid(-real_logits) / m
+
+
+def minimax_fake(fake_logits):
+    r"""The fake half of D's minimax loss: -(1/m) \sum log(1 - D(G(z_i))) = mean softplus(f);  dL/df_i = sigma(f_i)/m.
+
+    Returns (value, grad).
+    """
+    m = fake_logits.shape[0]
+    return softplus(fake_logits).sum() / m, sigmoid(fake_logits) / m
+
+
+def discriminator_minimax(real_logits, fake_logits):
+    r"""D's side of the minimax game, as a loss to minimise:
+
+        L_D = -(1/m) \sum_i [ log D(x_i) + log(1 - D(G(z_i))) ] = minimax_real(r) + minimax_fake(f).
+
+    Returns (value, grad_real, grad_fake).
+    """
+    v_r, g_r = minimax_real(real_logits)
+    v_f, g_f = minimax_fake(fake_logits)
+    return v_r + v_f, g_r, g_f
+
+
+def generator_saturating(fake_logits):
+    r"""The generator's loss of the paper's minimax game: L_G = (1/m) \sum log(1 - D(G(z_i))) = -mean softplus(f).
+
+    dL_G/df_i = -sigma(f_i) / m: it vanishes when D confidently rejects the fakes (f << 0), which is why the paper
+    recommends the non-saturating loss early in training. Returns (value, grad).
+    """
+    m = fake_logits.shape[0]
+    return -softplus(fake_logits).sum() / m, -sigmoid(fake_logits) / m
+
+
+def generator_non_saturating(fake_logits):
+    r"""The loss the paper recommends in practice: L_G = -(1/m) \sum log D(G(z_i)) = mean softplus(-f).
+
+    dL_G/df_i = -sigma(-f_i) / m, close to -1/m when D rejects the fakes: strong gradients early on.
+    Returns (value, grad).
+    """
+    m = fake_logits.shape[0]
+    return softplus(-fake_logits).sum() / m, -sigmoid(-fake_logits) / m
+
+
+def binary_cross_entropy_with_logits(logits, target: float):
+    r"""Mean of -[y log sigma(t) + (1 - y) log(1 - sigma(t))] for a constant label y; grad (sigma(t) - y) / m."""
+    m = logits.shape[0]
+    value = (target * softplus(-logits) + (1 - target) * softplus(logits)).sum() / m
+    return value, (sigmoid(logits) - target) / m
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Arjovsky et al. 2017 (WGAN) and Gulrajani et al. 2017 (WGAN-GP)
+# ---------------------------------------------------------------------------------------------------------------
+def wasserstein_real(real_scores):
+    r"""The real half of the critic's loss: -(1/m) \sum f(x_i);  gradient -1/m per sample. Returns (value, grad)."""
+    xp = backend.array_module(real_scores)
+    m = real_scores.shape[0]
+    return -real_scores.sum() / m, xp.full_like(real_scores, -1.0 / m)
+
+
+def wasserstein_fake(fake_scores):
+    r"""The fake half of the critic's loss: (1/m) \sum f(G(z_i));  gradient +1/m per sample. Returns (value, grad)."""
+    xp = backend.array_module(fake_scores)
+    m = fake_scores.shape[0]
+    return fake_scores.sum() / m, xp.full_like(fake_scores, 1.0 / m)
+
+
+def critic_wasserstein(real_scores, fake_scores):
+    r"""The critic maximises E[f(x)] - E[f(G(z))], the Wasserstein-1 estimate; as a loss to minimise:
+
+        L_f = mean f(G(z)) - mean f(x) = wasserstein_real(f(x)) + wasserstein_fake(f(G(z))).
+
+    Returns (value, grad_real, grad_fake). ``-value`` is the Wasserstein estimate the papers plot.
+    """
+    v_r, g_r = wasserstein_real(real_scores)
+    v_f, g_f = wasserstein_fake(fake_scores)
+    return v_r + v_f, g_r, g_f
+
+
+def generator_wasserstein(fake_scores):
+    r"""L_G = -mean f(G(z));  dL_G/df(G(z_i)) = -1/m. Returns (value, grad)."""
+    xp = backend.array_module(fake_scores)
+    m = fake_scores.shape[0]
+    return -fake_scores.sum() / m, xp.full_like(fake_scores, -1.0 / m)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Mao et al. 2017 (LSGAN)
+# ---------------------------------------------------------------------------------------------------------------
+def least_squares(scores, target: float):
+    r"""L = (1/2m) \sum (s_i - target)^2, dL/ds_i = (s_i - target) / m.
+
+    LSGAN uses target b = 1 on real and a = 0 on fake samples for D, and c = 1 on fake samples for G.
+    Returns (value, grad).
+    """
+    m = scores.shape[0]
+    diff = scores - target
+    return 0.5 * (diff * diff).sum() / m, diff / m
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# classification (the evaluation classifier)
+# ---------------------------------------------------------------------------------------------------------------
+def softmax(logits):
+    """Row-wise softmax of (N, K) logits, shifted by the row maximum so exp never overflows."""
+    xp = backend.array_module(logits)
+    e = xp.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_cross_entropy(logits, labels):
+    r"""Mean of -log softmax(t_i)[y_i] over the batch, for logits (N, K) and integer labels (N,).
+
+    With p = softmax(t): -log p_y = logsumexp(t) - t_y, whose gradient is p - onehot(y) (the full Jacobian of
+    softmax contracted with -1/p_y collapses to this). dL/dt = (p - onehot(y)) / N. Returns (value, grad).
+    """
+    xp = backend.array_module(logits)
+    n = logits.shape[0]
+    if labels.shape != (n,):
+        raise ValueError(f"softmax_cross_entropy: labels must have shape ({n},), got {tuple(labels.shape)}")
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_z = xp.log(xp.exp(shifted).sum(axis=1))
+    rows = xp.arange(n)
+    value = (log_z - shifted[rows, labels]).sum() / n
+    grad = softmax(logits)
+    grad[rows, labels] -= 1
+    return value, grad / n

@@ -1,0 +1,161 @@
+r"""Optimizers: they read a model's gradients and update its parameters in place, on whichever backend they live.
+
+An optimizer holds the model, not copies of its arrays, so it keeps working after ``model.to("cupy")``. Its
+state (moments, step count) is keyed by parameter name; ``state_dict()`` / ``load_state_dict()`` make a resumed
+run continue exactly. ``step()`` never zeroes gradients: call ``model.zero_grad()`` (as the papers' loops do, once
+per update).
+
+Update rules (g the gradient, theta the parameter, everything elementwise):
+
+* SGD with momentum mu:      v <- mu v + g;   theta <- theta - lr v                        (PyTorch's form)
+* Adam (Kingma & Ba 2015):   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2;   t <- t + 1
+                             m_hat = m / (1 - b1^t);   v_hat = v / (1 - b2^t)
+                             theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
+* RMSProp (Tieleman & Hinton 2012):  v <- a v + (1 - a) g^2;   theta <- theta - lr g / (sqrt(v) + eps)
+* Weight clipping (Arjovsky et al. 2017): theta <- clip(theta, -c, c) for every parameter of the critic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigan import backend
+
+
+class Optimizer:
+    """Base: the model, its named (parameter, gradient) pairs, per-parameter state, the step count t."""
+
+    def __init__(self, model, lr: float):
+        if lr <= 0:
+            raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr}")
+        self.model = model
+        self.lr = float(lr)
+        self.t = 0
+        self.state: dict[str, dict[str, object]] = {}
+
+    def _slot(self, kind: str, name: str, like):
+        slots = self.state.setdefault(kind, {})
+        if name not in slots or slots[name].shape != like.shape or backend.backend_of(slots[name]) != \
+                backend.backend_of(like):
+            slots[name] = backend.array_module(like).zeros_like(like)
+        return slots[name]
+
+    def step(self) -> None:
+        """One update of every parameter from its current gradient."""
+        self.t += 1
+        grads = self.model.grads
+        for name, p in self.model.params.items():
+            self._update(name, p, grads[name])
+
+    def _update(self, name, p, g):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.lr}
+
+    def state_dict(self) -> dict:
+        """Step count, hyperparameters and state slots, as NumPy arrays keyed ``kind.param_name``."""
+        out = {"t": np.asarray(self.t)}
+        out.update({f"hp.{k}": np.asarray(v) for k, v in self.hyperparameters().items()})
+        for kind, slots in self.state.items():
+            for name, arr in slots.items():
+                out[f"{kind}.{name}"] = backend.to_numpy(arr).copy()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` gave; slots land on the backend and dtype of the model's parameters."""
+        params = self.model.params
+        self.t = int(state["t"])
+        for key, value in state.items():
+            if key.startswith("hp."):
+                setattr(self, key[3:], _as_hyper(value))
+            elif key != "t":
+                kind, name = key.split(".", 1)
+                if name not in params:
+                    raise KeyError(f"{type(self).__name__}.load_state_dict: no parameter named {name!r} in the model")
+                p = params[name]
+                if tuple(np.shape(value)) != tuple(p.shape):
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape {np.shape(value)}, "
+                                     f"expected {tuple(p.shape)}")
+                self.state.setdefault(kind, {})[name] = backend.to_backend(
+                    np.asarray(value), backend.backend_of(p), p.dtype)
+
+
+def _as_hyper(value):
+    value = np.asarray(value)
+    return tuple(float(v) for v in value) if value.ndim else float(value)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (heavy-ball) momentum."""
+
+    def __init__(self, model, lr: float = 0.01, momentum: float = 0.0):
+        super().__init__(model, lr)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def _update(self, name, p, g):
+        if self.momentum == 0.0:
+            p -= self.lr * g
+            return
+        v = self._slot("momentum_buffer", name, p)
+        v *= self.momentum
+        v += g
+        p -= self.lr * v
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; the DCGAN settings are Adam(model, lr=2e-4, betas=(0.5, 0.999))."""
+
+    def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(model, lr)
+        b1, b2 = betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
+        self.betas, self.eps = (float(b1), float(b2)), float(eps)
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
+
+    def _update(self, name, p, g):
+        b1, b2 = self.betas
+        m = self._slot("exp_avg", name, p)
+        v = self._slot("exp_avg_sq", name, p)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        m_hat = m / (1 - b1**self.t)
+        v_hat = v / (1 - b2**self.t)
+        p -= self.lr * m_hat / (backend.array_module(v).sqrt(v_hat) + self.eps)
+
+
+class RMSProp(Optimizer):
+    """RMSProp as in PyTorch (alpha 0.99, eps 1e-8); WGAN uses RMSProp(critic, lr=5e-5)."""
+
+    def __init__(self, model, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8):
+        super().__init__(model, lr)
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"RMSProp: alpha must be in [0, 1), got {alpha}")
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def hyperparameters(self):
+        return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps}
+
+    def _update(self, name, p, g):
+        v = self._slot("square_avg", name, p)
+        v *= self.alpha
+        v += (1 - self.alpha) * (g * g)
+        p -= self.lr * g / (backend.array_module(v).sqrt(v) + self.eps)
+
+
+def clip_weights(model, c: float) -> None:
+    """theta <- clip(theta, -c, c) in place, for every parameter of ``model`` (WGAN's Lipschitz constraint)."""
+    if c <= 0:
+        raise ValueError(f"clip_weights: c must be positive, got {c}")
+    for p in model.params.values():
+        backend.array_module(p).clip(p, -c, c, out=p)

@@ -1,0 +1,9 @@
+"""The papers' training algorithms, each written next to its pseudocode."""
+
+from minigan.train.gan import GAN
+from minigan.train.history import History
+from minigan.train.trainer import Trainer, TrainingDiverged, every
+from minigan.train.wgan import WGAN
+from minigan.train.wgan_gp import WGANGP
+
+__all__ = ["Trainer", "GAN", "WGAN", "WGANGP", "History", "TrainingDiverged", "every"]
