@@ -6,14 +6,17 @@ For a scalar loss L and every entry theta_i of every tensor checked,
 
 compared with the analytic gradient a through the relative error of each tensor, in the max norm:
 
-    err = max_i |a_i - numeric_i| / max(max_i |a_i|, max_i |numeric_i|, floor),
+    err = max_i |a_i - numeric_i| / max(max_i |a_i|, max_i |numeric_i|, floor * G),
 
-reported with the index i where the difference is largest. Dividing by the tensor's gradient scale rather than by
-each entry keeps entries whose true gradient is tiny (or exactly zero, like the bias of a convolution followed by
-BatchNorm) from turning round-off into "errors": the central difference carries an absolute round-off of about
-1e-16 |L| / eps ~ 1e-10 |L|, which is what such entries show. ``floor`` (default 1e-3) makes a tensor whose whole
-gradient is zero be judged in absolute terms. Everything runs in float64: a correct backward scores ~1e-9, and a
-wrong one (a sign, a missing factor, a wrong axis) scores above 1e-2.
+reported with the index i where the difference is largest; G is the largest |a_i| or |numeric_i| of all the
+tensors checked together (the input's and every parameter's). Dividing by the tensor's gradient scale rather than
+by each entry keeps entries whose true gradient is tiny from turning round-off into "errors": the central
+difference carries an absolute round-off of about 1e-16 S / eps ~ 1e-10 S, with S the size of the terms summed
+into L. A tensor whose whole gradient is zero (the bias of a layer feeding a training-mode BatchNorm) holds
+nothing but that round-off, so it is judged against ``floor`` (default 1e-2) times G, the gradient scale of the
+whole check, rather than against an absolute number whose meaning would change with the units of L (a check
+whose gradients are all exactly zero has no scale and scores 0). Everything runs in float64: a correct backward
+scores ~1e-9, and a wrong one (a sign, a missing factor, a wrong axis) scores above 1e-2.
 
 :func:`gradcheck` checks a layer (or a whole Sequential): L = sum(forward(x) * dy) for a fixed random dy, so
 dL/dy = dy and one call of ``backward(dy)`` gives the analytic dL/dx and dL/dtheta. :func:`check_gradients` is the
@@ -61,13 +64,14 @@ def _numeric_gradient(loss, tensor, eps: float):
     return grad
 
 
-def check_gradients(loss, tensors: dict, analytic: dict, eps: float = 1e-6, floor: float = 1e-3):
+def check_gradients(loss, tensors: dict, analytic: dict, eps: float = 1e-6, floor: float = 1e-2):
     """Compare ``analytic[name]`` with central differences of the scalar ``loss()`` for each tensor in ``tensors``.
 
     ``loss`` is called with no arguments and must read the tensors, which are perturbed in place (and restored).
     Tensors must be float64.
     """
     result = GradcheckResult(worst_error=0.0, worst_where="(nothing checked)")
+    pairs = {}
     for name, tensor in tensors.items():
         if tensor.dtype != np.float64:
             raise TypeError(f"gradcheck: {name} is {tensor.dtype}; central differences need float64")
@@ -75,12 +79,14 @@ def check_gradients(loss, tensors: dict, analytic: dict, eps: float = 1e-6, floo
         a = backend.to_numpy(analytic[name]).astype(np.float64)
         if a.shape != numeric.shape:
             raise ValueError(f"gradcheck: analytic gradient of {name} has shape {a.shape}, expected {numeric.shape}")
-        if a.size == 0:
-            continue
+        if a.size:
+            pairs[name] = (a, numeric)
+    overall = max((max(float(np.abs(a).max()), float(np.abs(n).max())) for a, n in pairs.values()), default=0.0)
+    for name, (a, numeric) in pairs.items():
         diff = np.abs(a - numeric)
-        scale = max(float(np.abs(a).max()), float(np.abs(numeric).max()), floor)
+        scale = max(float(np.abs(a).max()), float(np.abs(numeric).max()), floor * overall)
         flat = int(np.argmax(diff))
-        result.errors[name] = float(diff.flat[flat]) / scale
+        result.errors[name] = float(diff.flat[flat]) / scale if scale > 0 else 0.0  # scale 0: all exactly 0
         result.where[name] = tuple(int(i) for i in np.unravel_index(flat, diff.shape))
         if result.errors[name] >= result.worst_error:
             result.worst_error = result.errors[name]
@@ -88,7 +94,7 @@ def check_gradients(loss, tensors: dict, analytic: dict, eps: float = 1e-6, floo
     return result
 
 
-def gradcheck(module, x, dy=None, eps: float = 1e-6, floor: float = 1e-3, params: bool = True,
+def gradcheck(module, x, dy=None, eps: float = 1e-6, floor: float = 1e-2, params: bool = True,
               before_forward=None, seed: int = 0) -> GradcheckResult:
     """Check ``module.backward`` against central differences, for the input and (by default) every parameter.
 

@@ -17,9 +17,15 @@ from minigan import backend
 
 
 def sigmoid(t):
-    """sigma(t) = 1 / (1 + e^{-t}) = (1 + tanh(t / 2)) / 2, stable for any t."""
+    r"""sigma(t) = 1 / (1 + e^{-t}), stable for any t and accurate to a few ulps relative, even in the tails.
+
+    With e = e^{-|t|} in (0, 1] (never overflows): sigma(t) = 1 / (1 + e) for t >= 0 and e / (1 + e) for t < 0.
+    (The tanh form (1 + tanh(t/2)) / 2 cancels catastrophically for t << 0: it gives 0 instead of e^t below t ~ -37,
+    which is exactly where the saturating generator's gradient sigma(f) / m is being studied.)
+    """
     xp = backend.array_module(t)
-    return 0.5 * (1 + xp.tanh(0.5 * t))
+    e = xp.exp(-xp.abs(t))
+    return xp.where(t >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def softplus(t):

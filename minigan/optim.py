@@ -26,7 +26,7 @@ class Optimizer:
     """Base: the model, its named (parameter, gradient) pairs, per-parameter state, the step count t."""
 
     def __init__(self, model, lr: float):
-        if lr <= 0:
+        if not lr > 0:  # written so that NaN fails too
             raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr}")
         self.model = model
         self.lr = float(lr)
@@ -34,11 +34,16 @@ class Optimizer:
         self.state: dict[str, dict[str, object]] = {}
 
     def _slot(self, kind: str, name: str, like):
+        """The state array ``kind`` of parameter ``name``: zeros at first; after ``model.to(...)`` it follows the
+        parameter to its new backend and dtype, keeping its values (a moved model continues its run)."""
         slots = self.state.setdefault(kind, {})
-        if name not in slots or slots[name].shape != like.shape or backend.backend_of(slots[name]) != \
-                backend.backend_of(like):
-            slots[name] = backend.array_module(like).zeros_like(like)
-        return slots[name]
+        slot = slots.get(name)
+        if slot is None or slot.shape != like.shape:
+            slot = backend.array_module(like).zeros_like(like)
+        elif backend.backend_of(slot) != backend.backend_of(like) or slot.dtype != like.dtype:
+            slot = backend.to_backend(slot, backend.backend_of(like), like.dtype)
+        slots[name] = slot
+        return slot
 
     def step(self) -> None:
         """One update of every parameter from its current gradient."""
@@ -116,6 +121,8 @@ class Adam(Optimizer):
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
+        if not eps >= 0:
+            raise ValueError(f"Adam: eps must be non-negative, got {eps}")
         self.betas, self.eps = (float(b1), float(b2)), float(eps)
 
     def hyperparameters(self):
@@ -141,6 +148,8 @@ class RMSProp(Optimizer):
         super().__init__(model, lr)
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"RMSProp: alpha must be in [0, 1), got {alpha}")
+        if not eps >= 0:
+            raise ValueError(f"RMSProp: eps must be non-negative, got {eps}")
         self.alpha, self.eps = float(alpha), float(eps)
 
     def hyperparameters(self):
@@ -155,7 +164,7 @@ class RMSProp(Optimizer):
 
 def clip_weights(model, c: float) -> None:
     """theta <- clip(theta, -c, c) in place, for every parameter of ``model`` (WGAN's Lipschitz constraint)."""
-    if c <= 0:
+    if not c > 0:  # NaN fails too
         raise ValueError(f"clip_weights: c must be positive, got {c}")
     for p in model.params.values():
         backend.array_module(p).clip(p, -c, c, out=p)

@@ -37,6 +37,8 @@ The planted bugs scored between 4e-2 and 2.0.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -48,7 +50,10 @@ from minigan.gradcheck import gradcheck
 TOL = 1e-6  # the verdict for a correct backward in float64
 BUG = 1e-3  # what a planted bug must score at least
 
-CHECK = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# MINIGAN_HYPOTHESIS_SCALE=20 runs 20 times as many examples (a deep run; the default keeps the file fast)
+SCALE = int(os.environ.get("MINIGAN_HYPOTHESIS_SCALE", "1"))
+CHECK = settings(max_examples=15 * SCALE, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 seeds = st.integers(0, 2**31 - 1)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -66,9 +71,13 @@ def _report_worst():
             print(f"  {name:<28s} {err:.1e}")
 
 
-def _check(label: str, module, x, **kwargs):
-    """gradcheck ``module`` at ``x``; every parameter must have been checked, and the worst error be < TOL."""
-    result = gradcheck(module, x, **kwargs)
+def _check(label: str, module, x, rng, **kwargs):
+    """gradcheck ``module`` at ``x``; every parameter must have been checked, and the worst error be < TOL.
+
+    The upstream gradient dy gets its own seed from ``rng``: had it the data's seed, dy could repeat the data's
+    draws (a BatchNorm input x = a dy + b has dL/dx = 0 exactly, which no relative error can judge).
+    """
+    result = gradcheck(module, x, seed=int(rng.integers(2**31)), **kwargs)
     assert set(result.errors) == {"input", *module.params}, f"{label}: not every tensor was checked ({result})"
     _WORST[label] = max(_WORST.get(label, 0.0), result.worst_error)
     assert result.worst_error < TOL, f"{label} {module!r}: {result}"
@@ -110,10 +119,10 @@ def conv2d_configs(draw, max_hw: int = 6):
     ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
     h = draw(st.integers(max(1, kh - 2 * ph), max_hw))
     w = draw(st.integers(max(1, kw - 2 * pw), max_hw))
-    return dict(
-        n=draw(st.integers(1, 2)), cin=draw(st.integers(1, 3)), cout=draw(st.integers(1, 3)), h=h, w=w,
-        kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), bias=draw(st.booleans()), seed=draw(seeds),
-    )
+    return {
+        "n": draw(st.integers(1, 2)), "cin": draw(st.integers(1, 3)), "cout": draw(st.integers(1, 3)), "h": h, "w": w,
+        "kernel": (kh, kw), "stride": (sh, sw), "padding": (ph, pw), "bias": draw(st.booleans()), "seed": draw(seeds),
+    }
 
 
 @st.composite
@@ -124,11 +133,11 @@ def conv_transpose2d_configs(draw, max_hw: int = 4):
     oph, opw = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
     h, w = draw(st.integers(1, max_hw)), draw(st.integers(1, max_hw))
     assume((h - 1) * sh - 2 * ph + kh + oph >= 1 and (w - 1) * sw - 2 * pw + kw + opw >= 1)
-    return dict(
-        n=draw(st.integers(1, 2)), cin=draw(st.integers(1, 3)), cout=draw(st.integers(1, 3)), h=h, w=w,
-        kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw), output_padding=(oph, opw), bias=draw(st.booleans()),
-        seed=draw(seeds),
-    )
+    return {
+        "n": draw(st.integers(1, 2)), "cin": draw(st.integers(1, 3)), "cout": draw(st.integers(1, 3)), "h": h, "w": w,
+        "kernel": (kh, kw), "stride": (sh, sw), "padding": (ph, pw), "output_padding": (oph, opw),
+        "bias": draw(st.booleans()), "seed": draw(seeds),
+    }
 
 
 def _conv2d(c):
@@ -153,7 +162,7 @@ shapes_any_rank = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 def test_dense(bk, n, fin, fout, bias, seed):
     rng = _setup(seed)
     layer = nn.Dense(fin, fout, bias=bias)
-    _check("Dense", layer, bk.asarray(rng.standard_normal((n, fin))))
+    _check("Dense", layer, bk.asarray(rng.standard_normal((n, fin))), rng)
 
 
 @CHECK
@@ -161,7 +170,7 @@ def test_dense(bk, n, fin, fout, bias, seed):
 def test_conv2d(bk, c):
     rng = _setup(c["seed"])
     layer = _conv2d(c)
-    _check("Conv2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))))
+    _check("Conv2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))), rng)
 
 
 @CHECK
@@ -169,26 +178,31 @@ def test_conv2d(bk, c):
 def test_conv_transpose2d(bk, c):
     rng = _setup(c["seed"])
     layer = _conv_transpose2d(c)
-    _check("ConvTranspose2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))))
+    _check("ConvTranspose2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))), rng)
 
 
 @st.composite
 def batchnorm_configs(draw, kind: str):
+    """Shapes with at least 3 values per channel, or 2 with a large eps. Over M = 2 values, x_hat = +-d / sqrt(d^2
+    + 4 eps) (d the difference of the two) is a smoothed sign: its true gradient is ~eps / d^3, so small next to
+    the central difference's round-off that no relative error below 1e-6 can be resolved for it."""
     c = draw(st.integers(1, 3))
+    eps = draw(st.sampled_from([1e-5, 1e-3, 0.1]))
+    min_m = 2 if eps >= 0.1 else 3
     if kind == "1d-NC":
-        shape = (draw(st.integers(2, 5)), c)
+        shape = (draw(st.integers(min_m, 5)), c)
     elif kind == "1d-NCL":
         n, length = draw(st.integers(1, 3)), draw(st.integers(1, 4))
-        assume(n * length >= 2)
+        assume(n * length >= min_m)
         shape = (n, c, length)
     else:
         n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
-        assume(n * h * w >= 2)
+        assume(n * h * w >= min_m)
         shape = (n, c, h, w)
-    return dict(
-        shape=shape, eps=draw(st.sampled_from([1e-5, 1e-3, 0.1])), momentum=draw(st.sampled_from([0.1, 0.5, 1.0])),
-        affine=draw(st.booleans()), seed=draw(seeds),
-    )
+    return {
+        "shape": shape, "eps": eps, "momentum": draw(st.sampled_from([0.1, 0.5, 1.0])), "affine": draw(st.booleans()),
+        "seed": draw(seeds),
+    }
 
 
 def _batchnorm(kind, c, rng, bk):
@@ -211,7 +225,7 @@ def test_batchnorm_train(bk, kind, data):
     c = data.draw(batchnorm_configs(kind))
     rng = _setup(c["seed"])
     layer = _batchnorm(kind, c, rng, bk)
-    _check(f"BatchNorm{kind} train", layer, bk.asarray(_bn_data(rng, c["shape"])))
+    _check(f"BatchNorm{kind} train", layer, bk.asarray(_bn_data(rng, c["shape"])), rng)
 
 
 @pytest.mark.parametrize("kind", ["1d-NC", "1d-NCL", "2d"])
@@ -225,7 +239,7 @@ def test_batchnorm_eval_after_training(bk, kind, data, steps):
         layer.forward(bk.asarray(_bn_data(rng, c["shape"])))
     assert int(layer.num_batches_tracked) == steps
     layer.eval()
-    _check(f"BatchNorm{kind} eval", layer, bk.asarray(_bn_data(rng, c["shape"])))
+    _check(f"BatchNorm{kind} eval", layer, bk.asarray(_bn_data(rng, c["shape"])), rng)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -240,11 +254,14 @@ ACTIVATIONS = {
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 @CHECK
-@given(shape=shapes_any_rank, scale=st.sampled_from([0.5, 2.0, 6.0]), seed=seeds)
+@given(shape=shapes_any_rank, scale=st.sampled_from([0.5, 1.0, 2.0]), seed=seeds)
 def test_activation(bk, name, shape, scale, seed):
+    """Inputs within |x| <= 4: further out tanh' < 1.3e-3 (sigmoid' < 1.8e-2 at 4, ~1e-7 at 16), and where every
+    entry saturates the central difference's own round-off (~1e-10) is not small next to the derivative it is
+    meant to measure. Saturation itself is compared with PyTorch in test_torch_twin.py."""
     rng = _setup(seed)
-    x = _away_from_zero(scale * rng.standard_normal(shape))
-    _check(name, ACTIVATIONS[name](), bk.asarray(x))
+    x = _away_from_zero(np.clip(scale * rng.standard_normal(shape), -4, 4))
+    _check(name, ACTIVATIONS[name](), bk.asarray(x), rng)
 
 
 @CHECK
@@ -252,14 +269,14 @@ def test_activation(bk, name, shape, scale, seed):
 def test_leaky_relu(bk, shape, slope, seed):
     rng = _setup(seed)
     x = _away_from_zero(rng.standard_normal(shape))
-    _check("LeakyReLU", nn.LeakyReLU(slope), bk.asarray(x))
+    _check("LeakyReLU", nn.LeakyReLU(slope), bk.asarray(x), rng)
 
 
 @CHECK
 @given(shape=st.lists(st.integers(1, 3), min_size=2, max_size=5).map(tuple), seed=seeds)
 def test_flatten(bk, shape, seed):
     rng = _setup(seed)
-    _check("Flatten", nn.Flatten(), bk.asarray(rng.standard_normal(shape)))
+    _check("Flatten", nn.Flatten(), bk.asarray(rng.standard_normal(shape)), rng)
 
 
 @CHECK
@@ -268,7 +285,7 @@ def test_flatten(bk, shape, seed):
 def test_reshape(bk, n, a, b, c, target, seed):
     rng = _setup(seed)
     shape = {"flat": (a * b * c,), "swap": (c, b, a), "split": (a, b * c, 1)}[target]
-    _check("Reshape", nn.Reshape(*shape), bk.asarray(rng.standard_normal((n, a, b, c))))
+    _check("Reshape", nn.Reshape(*shape), bk.asarray(rng.standard_normal((n, a, b, c))), rng)
 
 
 @CHECK
@@ -280,7 +297,7 @@ def test_dropout(bk, shape, p, train, seed):
     def same_mask(module):
         module.rng = backend.Random(seed)
 
-    _check("Dropout", layer, bk.asarray(rng.standard_normal(shape)), before_forward=same_mask)
+    _check("Dropout", layer, bk.asarray(rng.standard_normal(shape)), rng, before_forward=same_mask)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -304,7 +321,7 @@ def tiny_dcgan_generator(nz: int = 5, ch: int = 2):
     )
 
 
-@settings(CHECK, max_examples=5)
+@settings(CHECK, max_examples=5 * SCALE)
 @given(n=st.integers(2, 3), train=st.booleans(), seed=seeds)
 def test_sequential_tiny_dcgan_discriminator(bk, n, train, seed):
     rng = _setup(seed)
@@ -313,11 +330,11 @@ def test_sequential_tiny_dcgan_discriminator(bk, n, train, seed):
         for _ in range(3):
             d.forward(bk.asarray(rng.uniform(-1, 1, (n, 1, 8, 8))))
         d.eval()
-    _check("Sequential DCGAN-D", d, bk.asarray(rng.uniform(-1, 1, (n, 1, 8, 8))))
+    _check("Sequential DCGAN-D", d, bk.asarray(rng.uniform(-1, 1, (n, 1, 8, 8))), rng)
 
 
-@settings(CHECK, max_examples=5)
-@given(n=st.integers(2, 3), train=st.booleans(), seed=seeds)
+@settings(CHECK, max_examples=5 * SCALE)
+@given(n=st.integers(3, 4), train=st.booleans(), seed=seeds)
 def test_sequential_tiny_dcgan_generator(bk, n, train, seed):
     rng = _setup(seed)
     g = tiny_dcgan_generator()
@@ -325,10 +342,10 @@ def test_sequential_tiny_dcgan_generator(bk, n, train, seed):
         for _ in range(3):
             g.forward(bk.asarray(rng.standard_normal((n, 5))))
         g.eval()
-    _check("Sequential DCGAN-G", g, bk.asarray(rng.standard_normal((n, 5))))
+    _check("Sequential DCGAN-G", g, bk.asarray(rng.standard_normal((n, 5))), rng)
 
 
-@settings(CHECK, max_examples=8)
+@settings(CHECK, max_examples=8 * SCALE)
 @given(n=st.integers(1, 3), p=st.sampled_from([0.25, 0.5]), seed=seeds)
 def test_sequential_mlp_with_dropout(bk, n, p, seed):
     rng = _setup(seed)
@@ -337,7 +354,7 @@ def test_sequential_mlp_with_dropout(bk, n, p, seed):
     def same_mask(module):
         module[2].rng = backend.Random(seed)
 
-    _check("Sequential MLP+Dropout", mlp, bk.asarray(rng.standard_normal((n, 4))), before_forward=same_mask)
+    _check("Sequential MLP+Dropout", mlp, bk.asarray(rng.standard_normal((n, 4))), rng, before_forward=same_mask)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -365,9 +382,9 @@ def test_param_grads_false_and_accumulation(bk):
 # ---------------------------------------------------------------------------------------------------------------
 # the checker can fail: planted bugs must score far above the threshold
 # ---------------------------------------------------------------------------------------------------------------
-def _expect_caught(label, module, x, tensor, **kwargs):
+def _expect_caught(label, module, x, tensor, rng, **kwargs):
     """The planted bug is reported (> BUG) on ``tensor``; the other tensors stay correct (< TOL)."""
-    result = gradcheck(module, x, **kwargs)
+    result = gradcheck(module, x, seed=int(rng.integers(2**31)), **kwargs)
     _WORST[f"planted bug: {label}"] = result.worst_error
     assert result.errors[tensor] > BUG, f"{label}: the checker missed the bug ({result})"
     assert result.worst_where.startswith(tensor), f"{label}: blamed the wrong tensor ({result})"
@@ -380,14 +397,14 @@ def test_checker_catches_leaky_relu_sign_flip(bk, monkeypatch):
     rng = _setup(1)
     x = bk.asarray(_away_from_zero(rng.standard_normal((4, 5))))
     layer = nn.LeakyReLU(0.2)
-    _check("LeakyReLU", layer, x)  # the real one passes on the same data
+    _check("LeakyReLU", layer, x, rng)  # the real one passes on the same data
 
     def flipped(self, dy, param_grads):
         xp = backend.array_module(dy)
         return xp.where(self._cache, dy, -self.negative_slope * dy)
 
     monkeypatch.setattr(nn.LeakyReLU, "_backward", flipped)
-    _expect_caught("LeakyReLU slope sign", layer, x, "input")
+    _expect_caught("LeakyReLU slope sign", layer, x, "input", rng)
 
 
 @pytest.mark.parametrize("bug", ["doubled", "flipped kernel", "transposed kernel"])
@@ -395,7 +412,7 @@ def test_checker_catches_conv2d_weight_grad(bk, monkeypatch, bug):
     rng = _setup(2)
     layer = nn.Conv2d(2, 3, 3, stride=1, padding=1)
     x = bk.asarray(rng.standard_normal((2, 2, 5, 5)))
-    _check("Conv2d", layer, x)
+    _check("Conv2d", layer, x, rng)
     real = nn.Conv2d._backward
 
     def wrong(self, dy, param_grads):
@@ -410,7 +427,7 @@ def test_checker_catches_conv2d_weight_grad(bk, monkeypatch, bug):
         return dx
 
     monkeypatch.setattr(nn.Conv2d, "_backward", wrong)
-    _expect_caught(f"Conv2d dW {bug}", layer, x, "weight")
+    _expect_caught(f"Conv2d dW {bug}", layer, x, "weight", rng)
 
 
 def test_checker_catches_conv_transpose2d_rotated_kernel(bk, monkeypatch):
@@ -419,7 +436,7 @@ def test_checker_catches_conv_transpose2d_rotated_kernel(bk, monkeypatch):
     rng = _setup(3)
     layer = nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1)
     x = bk.asarray(rng.standard_normal((2, 2, 3, 3)))
-    _check("ConvTranspose2d", layer, x)
+    _check("ConvTranspose2d", layer, x, rng)
     real = nn.ConvTranspose2d._backward
 
     def rotated(self, dy, param_grads):
@@ -432,7 +449,7 @@ def test_checker_catches_conv_transpose2d_rotated_kernel(bk, monkeypatch):
             w[...] = saved
 
     monkeypatch.setattr(nn.ConvTranspose2d, "_backward", rotated)
-    _expect_caught("ConvTranspose2d dx rotated kernel", layer, x, "input")
+    _expect_caught("ConvTranspose2d dx rotated kernel", layer, x, "input", rng)
 
 
 def test_checker_catches_batchnorm_wrong_axis(bk, monkeypatch):
@@ -441,7 +458,7 @@ def test_checker_catches_batchnorm_wrong_axis(bk, monkeypatch):
     layer = nn.BatchNorm2d(3)
     _randomize_params(layer, rng, bk)
     x = bk.asarray(_bn_data(rng, (4, 3, 3, 3)))
-    _check("BatchNorm2d train", layer, x)
+    _check("BatchNorm2d train", layer, x, rng)
 
     def wrong_axis(self, dy, param_grads):
         axes = (0, 2, 3)
@@ -455,7 +472,7 @@ def test_checker_catches_batchnorm_wrong_axis(bk, monkeypatch):
         )
 
     monkeypatch.setattr(nn.BatchNorm2d, "_backward", wrong_axis)
-    _expect_caught("BatchNorm2d reduce axis", layer, x, "input")
+    _expect_caught("BatchNorm2d reduce axis", layer, x, "input", rng)
 
 
 def test_checker_catches_batchnorm_missing_gamma(bk, monkeypatch):
@@ -464,7 +481,7 @@ def test_checker_catches_batchnorm_missing_gamma(bk, monkeypatch):
     layer = nn.BatchNorm1d(4)
     _randomize_params(layer, rng, bk)
     x = bk.asarray(_bn_data(rng, (5, 4)))
-    _check("BatchNorm1d-NC train", layer, x)
+    _check("BatchNorm1d-NC train", layer, x, rng)
     real = nn.BatchNorm1d._backward
 
     def no_gamma(self, dy, param_grads):
@@ -480,7 +497,7 @@ def test_checker_catches_batchnorm_missing_gamma(bk, monkeypatch):
         return dx
 
     monkeypatch.setattr(nn.BatchNorm1d, "_backward", no_gamma)
-    _expect_caught("BatchNorm1d missing gamma", layer, x, "input")
+    _expect_caught("BatchNorm1d missing gamma", layer, x, "input", rng)
 
 
 def test_checker_catches_dense_bias_mean(bk, monkeypatch):
@@ -488,7 +505,7 @@ def test_checker_catches_dense_bias_mean(bk, monkeypatch):
     rng = _setup(6)
     layer = nn.Dense(3, 4)
     x = bk.asarray(rng.standard_normal((4, 3)))
-    _check("Dense", layer, x)
+    _check("Dense", layer, x, rng)
     real = nn.Dense._backward
 
     def mean_bias(self, dy, param_grads):
@@ -498,7 +515,7 @@ def test_checker_catches_dense_bias_mean(bk, monkeypatch):
         return dx
 
     monkeypatch.setattr(nn.Dense, "_backward", mean_bias)
-    _expect_caught("Dense db mean", layer, x, "bias")
+    _expect_caught("Dense db mean", layer, x, "bias", rng)
 
 
 def test_checker_catches_dropout_forgetting_its_mask(bk, monkeypatch):
@@ -508,16 +525,16 @@ def test_checker_catches_dropout_forgetting_its_mask(bk, monkeypatch):
     def same_mask(module):
         module.rng = backend.Random(8)
 
-    _check("Dropout", nn.Dropout(0.5), x, before_forward=same_mask)
+    _check("Dropout", nn.Dropout(0.5), x, rng, before_forward=same_mask)
     monkeypatch.setattr(nn.Dropout, "_backward", lambda self, dy, param_grads: dy)
-    _expect_caught("Dropout without mask", nn.Dropout(0.5), x, "input", before_forward=same_mask)
+    _expect_caught("Dropout without mask", nn.Dropout(0.5), x, "input", rng, before_forward=same_mask)
 
 
 def test_checker_catches_tanh_derivative_of_wrong_variable(bk, monkeypatch):
     """Tanh whose backward evaluates 1 - x^2 (the input) instead of 1 - y^2 (the output)."""
     rng = _setup(9)
     x = bk.asarray(rng.standard_normal((3, 4)))
-    _check("Tanh", nn.Tanh(), x)
+    _check("Tanh", nn.Tanh(), x, rng)
 
     def wrong(self, dy, param_grads):
         xp = backend.array_module(dy)
@@ -525,7 +542,28 @@ def test_checker_catches_tanh_derivative_of_wrong_variable(bk, monkeypatch):
         return dy * (1 - x_back * x_back)
 
     monkeypatch.setattr(nn.Tanh, "_backward", wrong)
-    _expect_caught("Tanh 1-x^2", nn.Tanh(), x, "input")
+    _expect_caught("Tanh 1-x^2", nn.Tanh(), x, "input", rng)
+
+
+def test_checker_localises_a_bug_inside_sequential(bk, monkeypatch):
+    """A sign flip in LeakyReLU's negative branch inside the tiny DCGAN D: every tensor upstream of the last
+    LeakyReLU is reported wrong, while the final Dense, downstream of it, stays correct."""
+    rng = _setup(10)
+    d = tiny_dcgan_discriminator()
+    x = bk.asarray(rng.uniform(-1, 1, (3, 1, 8, 8)))
+    _check("Sequential DCGAN-D", d, x, rng)
+
+    def flipped(self, dy, param_grads):
+        xp = backend.array_module(dy)
+        return xp.where(self._cache, dy, -self.negative_slope * dy)
+
+    monkeypatch.setattr(nn.LeakyReLU, "_backward", flipped)
+    result = gradcheck(d, x, seed=int(rng.integers(2**31)))
+    _WORST["planted bug: LeakyReLU sign in DCGAN-D"] = result.worst_error
+    for name in ("input", "0.weight", "2.weight", "3.weight", "3.bias"):
+        assert result.errors[name] > BUG, f"{name} should be reported wrong ({result})"
+    for name in ("6.weight", "6.bias"):
+        assert result.errors[name] < TOL, f"{name} is downstream of the bug and should pass ({result})"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -684,7 +722,7 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(bk, c):
     """<conv(x), u> = <x, conv_transpose(u)> for the same weight and no bias: the transposed convolution is the
     adjoint of the convolution whose output size it inverts (output_padding picks that input size back)."""
     rng = _setup(c["seed"])
-    conv = _conv2d(dict(c, bias=False))
+    conv = _conv2d({**c, "bias": False})
     x = rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))
     y = bk.to_numpy(conv.forward(bk.asarray(x)))
     (kh, kw), (sh, sw), (ph, pw) = c["kernel"], c["stride"], c["padding"]

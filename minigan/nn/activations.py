@@ -28,6 +28,12 @@ class ReLU(_Elementwise):
         r"""f'(x) = 1 if x > 0 else 0 (0 at x = 0, as PyTorch): dx = dy \odot [x > 0]."""
         return dy * self._cache
 
+    supports_gradient_penalty = True
+
+    def _tangent_step(self, g, t):
+        """Piecewise linear: on the current piece J = diag([x > 0]), so J t = t [x > 0]; no parameters."""
+        return self._backward(t, False)
+
 
 class LeakyReLU(_Elementwise):
     """y = x if x > 0 else a x, with a = negative_slope."""
@@ -48,6 +54,12 @@ class LeakyReLU(_Elementwise):
         r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot (a + (1 - a)[x > 0])."""
         xp = backend.array_module(dy)
         return xp.where(self._cache, dy, dy * dy.dtype.type(self.negative_slope))
+
+    supports_gradient_penalty = True
+
+    def _tangent_step(self, g, t):
+        """Piecewise linear: on the current piece J = diag(1 or a), symmetric, so J t is the backward of t."""
+        return self._backward(t, False)
 
 
 class Tanh(_Elementwise):

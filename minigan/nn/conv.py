@@ -105,6 +105,16 @@ class Conv2d(_ConvBase):
         super()._clear_cache()
         self._cols = None
 
+    supports_gradient_penalty = True
+
+    def _tangent_step(self, g, t):
+        r"""Gradient-penalty sweep (gradient_penalty.py): dP/dW_m += G_rows im2col(t)^T, the weight gradient of input
+        t and upstream signal g; the bias gets none. Returns the tangent J t = W_m im2col(t) (no bias)."""
+        cols_t, (ho, wo) = im2col(t, self.kernel_size, self.stride, self.padding)
+        w = self._params["weight"]
+        self._grads["weight"] += (to_rows(g) @ cols_t.T).reshape(w.shape)
+        return from_rows(self._weight_matrix() @ cols_t, t.shape[0], ho, wo)
+
 
 class ConvTranspose2d(_ConvBase):
     """Transposed convolution: the adjoint (input gradient) of a Conv2d with the same weight, plus a bias.

@@ -55,3 +55,11 @@ class Dense(Module):
         super()._clear_cache()
         self._x = None
 
+    supports_gradient_penalty = True
+
+    def _tangent_step(self, g, t):
+        r"""Gradient-penalty sweep (gradient_penalty.py): dP/dW += g^T t, the weight gradient of forward input t and
+        upstream signal g; the bias gets none. Returns the tangent J t = t W^T (the linear map without its bias)."""
+        self._grads["weight"] += g.T @ t
+        return t @ self._params["weight"].T
+

@@ -199,6 +199,13 @@ class Module:
             )
         return self._backward(dy, param_grads)
 
+    # -- gradient penalty support (see minigan/gradient_penalty.py) ---------------------------------------------
+    supports_gradient_penalty = False
+
+    def _tangent_step(self, g, t):  # pragma: no cover - only layers that declare support implement it
+        """Add the penalty's weight gradient from (upstream signal g, input tangent t); return the tangent J t."""
+        raise NotImplementedError(f"{self!r} has no hand-derived gradient-penalty support")
+
     def _forward(self, x, train: bool):  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -30,6 +30,12 @@ class Flatten(Module):
         """A reshape moves no values: dx is dy put back into the input's shape."""
         return dy.reshape(self._in_shape)
 
+    supports_gradient_penalty = True
+
+    def _tangent_step(self, g, t):
+        """Linear with no parameters: the tangent is rearranged as the input was (see gradient_penalty.py)."""
+        return self._forward(t, False)
+
 
 class Reshape(Module):
     """x (N, ...) -> y (N, *shape); the per-sample size must agree."""
@@ -58,3 +64,9 @@ class Reshape(Module):
     def _backward(self, dy, param_grads):
         """A reshape moves no values: dx is dy put back into the input's shape."""
         return dy.reshape(self._in_shape)
+
+    supports_gradient_penalty = True
+
+    def _tangent_step(self, g, t):
+        """Linear with no parameters: the tangent is rearranged as the input was (see gradient_penalty.py)."""
+        return self._forward(t, False)
