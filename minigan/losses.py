@@ -87,8 +87,12 @@ def generator_non_saturating(fake_logits):
     return softplus(-fake_logits).sum() / m, -sigmoid(-fake_logits) / m
 
 
-def binary_cross_entropy_with_logits(logits, target: float):
-    r"""Mean of -[y log sigma(t) + (1 - y) log(1 - sigma(t))] for a constant label y; grad (sigma(t) - y) / m."""
+def binary_cross_entropy_with_logits(logits, target):
+    r"""Mean over the batch of -[y log sigma(t) + (1 - y) log(1 - sigma(t))]; grad (sigma(t) - y) / m.
+
+    ``target`` y is a constant label (1.0 or 0.0) or an array of labels broadcastable to the logits.
+    Returns (value, grad).
+    """
     m = logits.shape[0]
     value = (target * softplus(-logits) + (1 - target) * softplus(logits)).sum() / m
     return value, (sigmoid(logits) - target) / m
