@@ -70,8 +70,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is ONE line on stderr (what is wrong, where to look), exit status 2,
+    like the errors ``cmd_train`` reports itself. Subcommand parsers are made of this class too."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minigan", description="GANs from scratch in NumPy")
+    parser = _Parser(prog="minigan", description="GANs from scratch in NumPy")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a GAN and write samples")
     train.add_argument("model", help=f"one of: {', '.join(TOY_MODELS)}")

@@ -12,7 +12,9 @@ the kinks) and a constant diagonal for the activations. Then, with 1 the all-one
     u = J_1^T J_2^T ... J_K^T 1.
 
 Chain rule through P:  dP/dw = v . du/dw  with  v = dP/du, i.e.  v_n = (2 lambda / m) (||u_n|| - 1) u_n / ||u_n||,
-held fixed. Since v . u = 1^T J_K ... J_1 v, and only J_l depends on W_l,
+held fixed. (||u_n|| has no derivative at u_n = 0; minigan takes v_n = 0 there, as PyTorch's norm does. In a
+piecewise-linear critic u_n = 0 means every path from x_hat_n to the score is switched off (dead ReLUs), so u_n stays
+0 for nearby w and the sample truly adds nothing.) Since v . u = 1^T J_K ... J_1 v, and only J_l depends on W_l,
 
     v . u = g_l^T W_l t_{l-1},   g_l = J_{l+1}^T ... J_K^T 1   (the backward signal at layer l's output, from the
                                                              first backward pass)
@@ -89,8 +91,9 @@ def gradient_penalty(critic, x_hat, lam: float = 10.0, param_grads: bool = True)
     penalty = lam * ((norms - 1) ** 2).sum() / m
     if not param_grads:
         return penalty, norms
-    tiny = xp.finfo(u.dtype).tiny
-    scale = (2 * lam / m) * (norms - 1) / xp.maximum(norms, tiny)
+    # v_n = 0 where u_n = 0 (see the module docstring): dividing by 1 there, not by ||u_n|| = 0, keeps
+    # (||u_n|| - 1) / ||u_n|| finite, so 0 * scale cannot become NaN
+    scale = (2 * lam / m) * (norms - 1) / xp.where(norms > 0, norms, 1)
     t = u * scale.reshape((m,) + (1,) * (u.ndim - 1))
 
     # 4. tangent sweep: dP/dW_l = g_l (x) t_{l-1};  t_l = J_l t_{l-1}

@@ -22,7 +22,7 @@ def scatter_2d(samples, means=None, std=None, title: str = "", ax=None, path=Non
             for mu in means:
                 ax.add_patch(plt.Circle(mu, 3 * std, color="tab:red", fill=False, lw=0.6))
     ax.set_aspect("equal")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=8)
     ax.legend(loc="upper right", fontsize=7)
     if own:
         fig.tight_layout()

@@ -2,6 +2,10 @@
 
 Each algorithm subclasses :class:`Trainer` and writes ``iteration(sample_data)`` the way its paper's pseudocode
 reads; this module only runs it ``iterations`` times.
+
+The NaN guard stops training with :class:`TrainingDiverged` as soon as a non-finite number shows up, wherever it
+shows up: in a batch of real data (checked before any network sees it), in a layer's input during the iteration
+(the layers refuse NaN/inf inputs, e.g. G(z) after G's weights overflowed), or in the iteration's logged values.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from tqdm.auto import tqdm
 
 from minigan import backend
+from minigan.nn.module import LayerInputError
 from minigan.train.history import History
 
 
@@ -65,18 +70,28 @@ class Trainer:
 
         After each iteration every callback is called as ``callback(trainer, record)``. Returns the history.
         """
-        bar = tqdm(range(iterations), desc=desc or type(self).__name__, disable=not progress, leave=False,
-                   dynamic_ncols=True)
+        name = type(self).__name__
+        bar = tqdm(range(iterations), desc=desc or name, disable=not progress, leave=False, dynamic_ncols=True)
+        sample_data = self._finite_batches(sample_data)
         for _ in bar:
             t0 = time.perf_counter()
-            record = {k: float(v) for k, v in self.iteration(sample_data).items()}
+            try:
+                values = self.iteration(sample_data)
+            except LayerInputError as exc:
+                if "NaN or inf" not in str(exc):  # a wrong shape or dtype is a bug to see as it is, not divergence
+                    raise
+                raise TrainingDiverged(
+                    f"{name}: a layer received NaN or inf during iteration {self.iterations_done + 1} (weights or "
+                    f"activations overflowed); lower the learning rate or check the data scaling"
+                ) from exc
+            record = {k: float(v) for k, v in values.items()}
             backend.synchronize()
             self.iterations_done += 1
             record = {"iteration": self.iterations_done, **record, "time": time.perf_counter() - t0}
             bad = [k for k, v in record.items() if not math.isfinite(v)]
             if bad:
                 raise TrainingDiverged(
-                    f"{type(self).__name__}: {', '.join(bad)} became non-finite at iteration "
+                    f"{name}: {', '.join(bad)} became non-finite at iteration "
                     f"{self.iterations_done} ({record}); lower the learning rate or check the data scaling"
                 )
             self.history.append(record)
@@ -86,6 +101,20 @@ class Trainer:
                 callback(self, record)
         bar.close()
         return self.history
+
+    def _finite_batches(self, sample_data):
+        """``sample_data``, refusing a batch that holds NaN or inf before any network sees it."""
+
+        def sample(m):
+            x = sample_data(m)
+            if not bool(backend.array_module(x).isfinite(x).all()):
+                raise TrainingDiverged(
+                    f"{type(self).__name__}: sample_data returned a batch containing NaN or inf at iteration "
+                    f"{self.iterations_done + 1}; training stopped before using it (check the data)"
+                )
+            return x
+
+        return sample
 
 
 def every(n: int, fn):
