@@ -17,6 +17,7 @@ needs_cupy = pytest.mark.skipif(not backend.cupy_available(), reason="CuPy or a 
 
 @pytest.fixture
 def restore_backend():
+    """Put the backend back as it was; listed before no_cupy so that it tears down after CuPy is importable again."""
     previous = backend.name()
     yield
     backend.use(previous)
@@ -46,7 +47,7 @@ def test_unknown_backend_names_the_choices(restore_backend):
     assert backend.name() == before
 
 
-def test_use_cupy_without_cupy_says_how_to_install(no_cupy, restore_backend):
+def test_use_cupy_without_cupy_says_how_to_install(restore_backend, no_cupy):
     backend.use("numpy")
     with pytest.raises(backend.BackendError, match=r"the 'cupy' backend needs CuPy, which is not installed: install "
                                                    r"CuPy .*`pip install minigan\[cuda12\]` \(cupy-cuda12x\) or "

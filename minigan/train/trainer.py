@@ -103,16 +103,18 @@ class Trainer:
         return self.history
 
     def _finite_batches(self, sample_data):
-        """``sample_data``, refusing a batch that holds NaN or inf before any network sees it."""
+        """``sample_data``, refusing a batch that holds NaN or inf before any network sees it. A batch is an array
+        of samples, or a tuple whose first element is (``(x, labels)`` for conditional models)."""
 
         def sample(m):
-            x = sample_data(m)
+            batch = sample_data(m)
+            x = batch[0] if isinstance(batch, tuple) else batch  # (x, labels) for conditional models
             if not bool(backend.array_module(x).isfinite(x).all()):
                 raise TrainingDiverged(
                     f"{type(self).__name__}: sample_data returned a batch containing NaN or inf at iteration "
                     f"{self.iterations_done + 1}; training stopped before using it (check the data)"
                 )
-            return x
+            return batch
 
         return sample
 
