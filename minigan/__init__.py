@@ -4,4 +4,4 @@ from minigan import backend, nn
 from minigan.gradcheck import gradcheck
 
 __version__ = "0.1.0"
-__all__ = ["backend", "nn", "gradcheck", "__version__"]
+__all__ = ["__version__", "backend", "gradcheck", "nn"]

@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_example_learns():
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.DOTALL).group(1)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
@@ -20,7 +20,7 @@ def test_readme_example_learns():
 
 
 def test_ci_runs_the_readme_test_command():
-    commands = re.search(r"```bash\n(.*?)```", README.read_text(), re.S).group(1)
+    commands = re.search(r"```bash\n(.*?)```", README.read_text(), re.DOTALL).group(1)
     test_line = [line for line in commands.splitlines() if "pytest" in line][0]
     pytest_command = test_line.split("&&")[-1].strip()
     ci = (README.parent / ".ci" / "run").read_text()

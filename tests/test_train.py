@@ -428,3 +428,46 @@ def test_both_generator_losses_train(generator_loss):
     # the two losses are different functions of D(G(z)): saturating is <= 0, non-saturating >= 0
     sign = -1 if generator_loss == "saturating" else 1
     assert all(sign * v >= 0 for v in history["loss_G"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# behaviour on the ring
+# ---------------------------------------------------------------------------------------------------------------
+RING_ITERATIONS, RING_SEEDS = 1000, (0, 1, 2)
+
+
+def ring_run(algo: str, seed: int):
+    """1,000 generator iterations on the ring, batch 128, G and D with 3 hidden layers of 64, each algorithm with its
+    paper's optimizer: the saturating GAN with DCGAN's Adam(2e-4, (0.5, 0.999)), k = 1; WGAN-GP with Adam(1e-4,
+    (0, 0.9)), n_critic 5 and lambda 0.1 (Gulrajani et al.'s toy setting). Scored on 2,500 samples."""
+    backend.seed(seed)
+    G, D = toy_generator(nz=NZ, hidden=64), toy_discriminator(hidden=64)
+    if algo == "gan":
+        trainer = GAN(G, D, optim.Adam(G, 2e-4, (0.5, 0.999)), optim.Adam(D, 2e-4, (0.5, 0.999)), nz=NZ, m=128,
+                      k=1, generator_loss="saturating", seed=seed)
+    else:
+        trainer = WGANGP(G, D, optim.Adam(G, 1e-4, (0.0, 0.9)), optim.Adam(D, 1e-4, (0.0, 0.9)), nz=NZ, m=128,
+                         n_critic=5, lam=0.1, seed=seed)
+    mixture = ring()
+    trainer.train(mixture.sampler(backend.Random(seed + 1)), RING_ITERATIONS, progress=False)
+    return mode_coverage(trainer.sample(2500), mixture.means, mixture.std)
+
+
+@pytest.mark.slow
+def test_wgangp_covers_the_ring_and_beats_the_saturating_gan():
+    """WGAN-GP covers most of the 8 modes after 1,000 iterations and more than the saturating GAN does.
+
+    Seen on this machine (NumPy 2.4, float32, seeds 0, 1, 2; see :func:`ring_run`):
+        WGAN-GP         8/8, 7/8, 8/8 modes; 7.4%, 3.4%, 4.4% high quality
+        saturating GAN  2/8, 0/8, 3/8 modes; 0.2%, 0.0%, 0.2% high quality
+    The high-quality shares are still small this early (points lie between the modes, not yet within 3 std =
+    0.03 of them); the assertion is on coverage only. Not claimed: that the saturating GAN stays behind. With
+    Adam(1e-3) and 2,000 iterations it reached 8/8 modes on seeds 0..2 on this toy; its handicap here is the
+    paper's game itself (saturating G gradients while D wins), which shows as slow, partial coverage.
+    """
+    gp = [ring_run("wgangp", s) for s in RING_SEEDS]
+    gan = [ring_run("gan", s) for s in RING_SEEDS]
+    gp_modes, gan_modes = [r.modes_covered for r in gp], [r.modes_covered for r in gan]
+    summary = f"WGAN-GP {[str(r) for r in gp]}, saturating GAN {[str(r) for r in gan]}"
+    assert np.median(gp_modes) >= 6, f"WGAN-GP does not cover most modes: {summary}"
+    assert sum(gp_modes) > sum(gan_modes), f"WGAN-GP does not beat the saturating GAN: {summary}"

@@ -2,4 +2,4 @@
 
 from minigan.data.toy import GaussianMixture2D, grid, ring
 
-__all__ = ["GaussianMixture2D", "ring", "grid"]
+__all__ = ["GaussianMixture2D", "grid", "ring"]

@@ -3,4 +3,4 @@
 from minigan.models.dcgan_mnist import dcgan_mnist_discriminator, dcgan_mnist_generator
 from minigan.models.toy import mlp, toy_discriminator, toy_generator
 
-__all__ = ["dcgan_mnist_generator", "dcgan_mnist_discriminator", "mlp", "toy_generator", "toy_discriminator"]
+__all__ = ["dcgan_mnist_discriminator", "dcgan_mnist_generator", "mlp", "toy_discriminator", "toy_generator"]

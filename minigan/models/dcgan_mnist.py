@@ -13,7 +13,17 @@ from __future__ import annotations
 
 from minigan import init
 from minigan.nn import (
-    BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dense, Flatten, LeakyReLU, ReLU, Reshape, Sequential, Tanh,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Flatten,
+    LeakyReLU,
+    ReLU,
+    Reshape,
+    Sequential,
+    Tanh,
 )
 
 NZ = 100

@@ -10,6 +10,19 @@ from minigan.nn.norm import BatchNorm1d, BatchNorm2d
 from minigan.nn.shape import Flatten, Reshape
 
 __all__ = [
-    "Module", "LayerInputError", "Sequential", "Dense", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
-    "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Flatten", "Reshape", "Dropout",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "LayerInputError",
+    "LeakyReLU",
+    "Module",
+    "ReLU",
+    "Reshape",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
 ]

@@ -6,4 +6,4 @@ from minigan.train.trainer import Trainer, TrainingDiverged, every
 from minigan.train.wgan import WGAN
 from minigan.train.wgan_gp import WGANGP
 
-__all__ = ["Trainer", "GAN", "WGAN", "WGANGP", "History", "TrainingDiverged", "every"]
+__all__ = ["GAN", "WGAN", "WGANGP", "History", "Trainer", "TrainingDiverged", "every"]
