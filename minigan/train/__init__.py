@@ -1,9 +1,10 @@
 """The papers' training algorithms, each written next to its pseudocode."""
 
+from minigan.train.cgan import CGAN, one_hot
 from minigan.train.gan import GAN
 from minigan.train.history import History
 from minigan.train.trainer import Trainer, TrainingDiverged, every
 from minigan.train.wgan import WGAN
 from minigan.train.wgan_gp import WGANGP
 
-__all__ = ["GAN", "WGAN", "WGANGP", "History", "Trainer", "TrainingDiverged", "every"]
+__all__ = ["CGAN", "GAN", "WGAN", "WGANGP", "History", "Trainer", "TrainingDiverged", "every", "one_hot"]
