@@ -208,6 +208,31 @@ class Random:
             return self._gen.randint(low, high, size=shape)
         return self._gen.integers(low, high, size=shape)
 
+    def state_dict(self) -> dict:
+        """The generator's state as a JSON-serializable dict; :meth:`load_state_dict` continues the stream from it.
+
+        NumPy: the PCG64 ``bit_generator.state``. CuPy: cuRAND's state cannot be read back, so the generator is
+        reseeded with a seed drawn from its own stream and that seed is the state. On CuPy, saving therefore changes
+        the stream that follows (the saving run and a run resumed from its state still continue identically).
+        """
+        if self.backend == "cupy":
+            new_seed = int(self._gen.randint(0, 2**31 - 1, size=()))
+            self._gen.seed(new_seed)
+            self.seed = new_seed
+            return {"backend": "cupy", "seed": new_seed}
+        return {"backend": "numpy", "seed": self.seed, "bit_generator": self._gen.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a state given by :meth:`state_dict` of a generator on the same backend."""
+        if state.get("backend") != self.backend:
+            raise ValueError(f"Random.load_state_dict: the state is from a {state.get('backend')!r} generator, this "
+                             f"one lives on {self.backend!r}")
+        if self.backend == "cupy":
+            self._gen.seed(int(state["seed"]))
+        else:
+            self._gen.bit_generator.state = state["bit_generator"]  # numpy checks the dict (PCG64, keys) itself
+        self.seed = state["seed"]
+
 
 def seed(value: int | None) -> Random:
     """Reseed the library-wide generator (initialisation, dropout masks) on the active backend."""

@@ -68,22 +68,32 @@ class Optimizer:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` gave; slots land on the backend and dtype of the model's parameters."""
+        """Restore what :meth:`state_dict` gave; slots land on the backend and dtype of the model's parameters.
+
+        Everything is checked before anything changes, and the loaded slots replace all current ones (state from
+        earlier steps of this optimizer does not survive a load).
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if "t" not in state:
+            raise KeyError(f"{where}: no step count 't' in the state")
         params = self.model.params
-        self.t = int(state["t"])
+        hypers, slots = {}, {}
         for key, value in state.items():
             if key.startswith("hp."):
-                setattr(self, key[3:], _as_hyper(value))
+                hypers[key[3:]] = _as_hyper(value)
             elif key != "t":
                 kind, name = key.split(".", 1)
                 if name not in params:
-                    raise KeyError(f"{type(self).__name__}.load_state_dict: no parameter named {name!r} in the model")
+                    raise KeyError(f"{where}: no parameter named {name!r} in the model")
                 p = params[name]
                 if tuple(np.shape(value)) != tuple(p.shape):
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape {np.shape(value)}, "
-                                     f"expected {tuple(p.shape)}")
-                self.state.setdefault(kind, {})[name] = backend.to_backend(
-                    np.asarray(value), backend.backend_of(p), p.dtype)
+                    raise ValueError(f"{where}: {key} has shape {np.shape(value)}, expected {tuple(p.shape)}")
+                # a copy on the parameter's backend and dtype: never shared with the caller's arrays
+                slots.setdefault(kind, {})[name] = backend.to_backend(value, backend.backend_of(p), p.dtype).copy()
+        self.t = int(state["t"])
+        for name, value in hypers.items():
+            setattr(self, name, value)
+        self.state = slots
 
 
 def _as_hyper(value):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 from tqdm.auto import tqdm
 
@@ -65,6 +66,77 @@ class Trainer:
         """One outer iteration of the algorithm; returns the record to log (floats or 0-d arrays)."""
         raise NotImplementedError
 
+    # -- checkpoints (minigan.io writes these to disk) ------------------------------------------------------------
+    HYPERPARAMETERS = ("nz", "m", "k", "generator_loss", "n_critic", "c", "lam")  # those an algorithm has are saved
+
+    def hyperparameters(self) -> dict:
+        """The algorithm's settings (nz, m and those of its paper: k, n_critic, c, lam, ...) by name."""
+        return {name: getattr(self, name) for name in self.HYPERPARAMETERS if name in self.__dict__}
+
+    def generators(self) -> dict:
+        """Every random generator the run draws from, by name: the noise generator ``"noise"``, and the ``rng`` of
+        any layer of G or D that holds its own (``"D/2."`` for a Dropout(rng=...) at index 2 of D)."""
+        found = {"noise": self.rng}
+        for net_name, net in (("G", self.G), ("D", self.D)):
+            for prefix, module in net.named_modules():
+                if isinstance(module.__dict__.get("rng"), backend.Random):
+                    found[f"{net_name}/{prefix}"] = module.rng
+        return found
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs from the trainer (the library-wide generator aside: see minigan.io).
+
+        Keys: algorithm, hyperparameters, iterations_done, history (list of records), rngs (name -> generator
+        state), G and D (Module state dicts), opt_G and opt_D (Optimizer state dicts), optimizers (their class
+        names). On CuPy, reading a generator's state reseeds it (see :meth:`minigan.backend.Random.state_dict`).
+        """
+        return {
+            "algorithm": type(self).__name__,
+            "hyperparameters": self.hyperparameters(),
+            "iterations_done": self.iterations_done,
+            "history": [dict(r) for r in self.history.records],
+            "rngs": {name: r.state_dict() for name, r in self.generators().items()},
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "optimizers": {"G": type(self.opt_G).__name__, "D": type(self.opt_D).__name__},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` gave, in place, so that training continues exactly where it stopped.
+
+        The algorithm and optimizer classes must match; G, D and the optimizers must fit (names and shapes), else
+        nothing of them changes. Generator states from another backend cannot be restored: they are left as they
+        are, with a warning (the run continues, but not bit for bit).
+        """
+        name = type(self).__name__
+        if state["algorithm"] != name:
+            raise ValueError(f"{name}.load_state_dict: the state is from a {state['algorithm']} trainer")
+        ours = {"G": type(self.opt_G).__name__, "D": type(self.opt_D).__name__}
+        if state["optimizers"] != ours:
+            raise ValueError(f"{name}.load_state_dict: the state's optimizers are {state['optimizers']}, this "
+                             f"trainer's are {ours}")
+        parts = (("G", self.G), ("D", self.D), ("opt_G", self.opt_G), ("opt_D", self.opt_D))
+        before = {key: obj.state_dict() for key, obj in parts}
+        part = None
+        try:
+            for part, obj in parts:
+                obj.load_state_dict(state[part])
+        except (KeyError, ValueError) as exc:
+            for key, obj in parts:  # put back what was loaded before the failure
+                obj.load_state_dict(before[key])
+            detail = exc.args[0] if exc.args else exc
+            raise ValueError(f"{name}.load_state_dict: {part} does not fit: {detail}") from exc
+        generators = self.generators()
+        for rng_name, rng_state in state["rngs"].items():
+            if rng_name in generators:
+                restore_random(generators[rng_name], rng_state, f"{name} generator {rng_name!r}")
+        for key, value in state["hyperparameters"].items():
+            setattr(self, key, value)
+        self.history = History([dict(r) for r in state["history"]])
+        self.iterations_done = int(state["iterations_done"])
+
     def train(self, sample_data, iterations: int, callbacks=(), progress: bool = True, desc: str | None = None):
         """Run ``iterations`` outer iterations; ``sample_data(m)`` returns a batch of m real samples.
 
@@ -117,6 +189,16 @@ class Trainer:
             return batch
 
         return sample
+
+
+def restore_random(rng: backend.Random, state: dict, what: str) -> bool:
+    """Load ``state`` into ``rng``; when it comes from another backend, warn and leave ``rng`` as it is."""
+    if state.get("backend") != rng.backend:
+        warnings.warn(f"{what}: the saved state is from the {state.get('backend')} backend, the generator lives on "
+                      f"{rng.backend}; it keeps its own state, so the resumed run is not bit-exact", stacklevel=3)
+        return False
+    rng.load_state_dict(state)
+    return True
 
 
 def every(n: int, fn):
