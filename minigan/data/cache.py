@@ -1,0 +1,105 @@
+"""Where downloaded data lives, and how a file gets there safely.
+
+* Cache directory: ``root`` if given, else ``$MINIGAN_DATA``, else ``$XDG_CACHE_HOME/minigan``, else
+  ``~/.cache/minigan``.
+* Offline mode: ``MINIGAN_OFFLINE=1`` (or ``true``/``yes``) forbids every download.
+* :func:`download` tries each mirror in turn with a timeout, hashes the bytes while writing them to a
+  temporary file in the destination folder, and renames that file into place only when the checksum matches.
+  An interrupted or corrupted download therefore never leaves a file under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+from pathlib import Path
+
+# Looked up at call time, so tests can replace it (monkeypatch.setattr(cache, "urlopen", fake)).
+urlopen = urllib.request.urlopen
+
+CHUNK = 1 << 20  # bytes read per step while downloading or hashing
+
+
+class DataError(ValueError):
+    """A data file exists but is not what it should be (corrupt, truncated, wrong format)."""
+
+
+class DownloadError(OSError):
+    """No mirror delivered a file with the expected checksum."""
+
+
+class DataUnavailableError(RuntimeError):
+    """No source of the requested data can be used here; the message says what to install or download."""
+
+
+def data_dir(root: str | os.PathLike | None = None) -> Path:
+    """The cache directory (not created): ``root``, ``$MINIGAN_DATA``, ``$XDG_CACHE_HOME/minigan`` or
+    ``~/.cache/minigan``, the first that is set."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get("MINIGAN_DATA"):
+        return Path(os.environ["MINIGAN_DATA"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "minigan"
+    return Path.home() / ".cache" / "minigan"
+
+
+def offline() -> bool:
+    """True when ``MINIGAN_OFFLINE`` is set to 1/true/yes: no download is attempted."""
+    return os.environ.get("MINIGAN_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``algorithm``: a name ``hashlib.new`` accepts, e.g. "md5", "sha256")."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(
+    urls,
+    dest: str | os.PathLike,
+    checksum: str | None = None,
+    algorithm: str = "sha256",
+    timeout: float = 30.0,
+) -> Path:
+    """Fetch the first of ``urls`` that answers with the expected bytes and store them at ``dest``.
+
+    ``checksum`` is the hex digest (``algorithm``) the file must have; None skips the check. Each URL gets
+    ``timeout`` seconds per network operation. The bytes go to a temporary file next to ``dest`` that is
+    renamed onto ``dest`` (an atomic step on one file system) only after the digest matched. Raises
+    :class:`DownloadError` listing what went wrong with every URL.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    failures = []
+    for url in urls:
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            digest = hashlib.new(algorithm)
+            with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
+                for block in iter(lambda: response.read(CHUNK), b""):
+                    digest.update(block)
+                    out.write(block)
+            if checksum is not None and digest.hexdigest() != checksum.lower():
+                raise DataError(
+                    f"{algorithm} checksum mismatch: expected {checksum}, got {digest.hexdigest()}"
+                )
+            os.replace(tmp, dest)
+            return dest
+        except (
+            OSError,
+            ValueError,
+            http.client.HTTPException,
+        ) as exc:  # network, HTTP, timeout, checksum: next mirror
+            failures.append(f"  {url}: {type(exc).__name__}: {exc}")
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    raise DownloadError(f"could not download {dest.name} from any mirror:\n" + "\n".join(failures))
