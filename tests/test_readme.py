@@ -25,3 +25,16 @@ def test_ci_runs_the_readme_test_command():
     pytest_command = test_line.split("&&")[-1].strip()
     ci = (README.parent / ".ci" / "run").read_text()
     assert pytest_command in ci, f"{pytest_command!r} is not what .ci/run runs"
+
+
+def test_main_command_names_a_real_model_and_valid_flags():
+    """The README's first command: `minigan train MODEL ...` parses, MODEL exists, and its data extra is installed."""
+    from minigan import recipes
+    from minigan.cli import build_parser
+
+    commands = re.search(r"```bash\n(.*?)```", README.read_text(), re.DOTALL).group(1)
+    line = next(line for line in commands.splitlines() if "minigan train" in line)
+    argv = line.split("minigan", 1)[1].split("&&")[0].split()
+    args = build_parser().parse_args(argv)
+    assert args.model in recipes.all_models()
+    assert "'.[data]'" in line or "mnist" not in args.model
