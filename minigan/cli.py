@@ -13,7 +13,7 @@ history.csv. Toy models also write samples.npy (2,500 points) and print their mo
 the run in DIR from its checkpoint up to the same total of iterations (or epochs).
 
 ``sample`` writes a PNG grid of N samples (for toys: a scatter over the true modes), or the raw samples when FILE
-ends in .npy; --label picks the digit of a conditional model.
+ends in .npy; --label picks the digit of a conditional model (without it, the grid has one row per class).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class _CtrlC:
 
 
 def _error(message: str) -> int:
+    """Report a problem as ONE line on stderr (multi-line messages, e.g. each mirror's failure, are joined)."""
+    message = "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
     print(f"minigan: {message}", file=sys.stderr)
     return 2
 
@@ -100,8 +102,11 @@ def _write_samples(run, path: Path, n: int = 64):
         scatter_2d(samples, mixture.means, mixture.std, path=path,
                    title=f"{run.model} on {mixture.name}, iteration {it}: {score}")
         return samples, score
+    K = recipes.n_classes(run.model)
+    if K:
+        n = K * K  # one row per class
     samples = backend.to_numpy(recipes.generate(G, run.model, n, seed=SAMPLE_SEED))
-    save_image_grid(samples, path, nrow=recipes.n_classes(run.model) or None)
+    save_image_grid(samples, path, nrow=recipes.per_class_row(n, K) if K else None)
     return samples, None
 
 
@@ -121,7 +126,7 @@ def _save(run, out: Path, epochs, iterations):
 
 
 def cmd_train(args) -> int:
-    from minigan.data import DataError
+    from minigan.data import DataError, DataUnavailableError, DownloadError
     from minigan.io import CheckpointError, load_checkpoint, read_checkpoint
     from minigan.train import TrainingDiverged
     from minigan.viz import loss_curves
@@ -155,7 +160,7 @@ def cmd_train(args) -> int:
         if args.resume:
             info = load_checkpoint(checkpoint, run.trainer, rngs=run.rngs)
             run.load_data_state(info["extra"])
-    except (DataError, CheckpointError, ValueError) as exc:
+    except (DataError, DataUnavailableError, DownloadError, CheckpointError, ValueError) as exc:
         return _error(str(exc))
 
     if iterations is None:
@@ -248,7 +253,7 @@ def cmd_sample(args) -> int:
         scatter_2d(samples, mixture.means, mixture.std, path=out,
                    title=f"{model}, iteration {meta['iterations_done']}")
     else:
-        save_image_grid(samples, out, nrow=K if K and args.label is None else None)
+        save_image_grid(samples, out, nrow=recipes.per_class_row(args.n, K) if K and args.label is None else None)
     print(f"wrote {args.n} samples of {model} (iteration {meta['iterations_done']}) to {out}")
     return 0
 

@@ -127,17 +127,22 @@ def n_classes(model: str) -> int:
     return MODELS[model].n_classes
 
 
+def per_class_row(n: int, K: int) -> int:
+    """Samples per row when n samples of K classes are drawn one class per row: ceil(n / K)."""
+    return -(-n // K)
+
+
 def generate(G, model: str, n: int, seed: int = 0, labels=None):
     """n samples of G in evaluation mode from noise of its own seeded generator (not the trainer's: drawing
-    pictures during training must not change the run). A conditional model gets ``labels`` (default 0, 1, ..,
-    K - 1, 0, 1, ..: one class per column of a K-wide grid)."""
+    pictures during training must not change the run). A conditional model gets ``labels`` (default: class
+    i // r for sample i, r = :func:`per_class_row` (n, K), so a grid r wide shows one class per row)."""
     dtype = next(iter(G.params.values())).dtype
     z = backend.Random(seed).standard_normal((n, noise_size(model)), dtype)
     K = n_classes(model)
     if K:
         from minigan.train.cgan import check_labels, one_hot
 
-        y = backend.get_xp().arange(n) % K if labels is None else check_labels(labels, K, n)
+        y = backend.get_xp().arange(n) // per_class_row(n, K) if labels is None else check_labels(labels, K, n)
         z = backend.get_xp().concatenate([z, one_hot(y, K, dtype)], axis=1)
     return G.forward(z, train=False)
 

