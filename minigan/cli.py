@@ -160,7 +160,7 @@ def cmd_train(args) -> int:
         if args.resume:
             info = load_checkpoint(checkpoint, run.trainer, rngs=run.rngs)
             run.load_data_state(info["extra"])
-    except (DataError, DataUnavailableError, DownloadError, CheckpointError, ValueError) as exc:
+    except (DataError, DataUnavailableError, DownloadError, CheckpointError, FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
 
     if iterations is None:

@@ -318,6 +318,14 @@ def test_missing_dataset_is_one_line_and_writes_nothing(tmp_path, monkeypatch, c
     assert "IDX" in one_line_error(capsys) and not out.exists()
 
 
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_bad_image_folder_is_one_line(tmp_path, capsys, folder):
+    (tmp_path / "empty").mkdir()
+    assert run_main(["train", "dcgan-faces", "--image-folder", str(tmp_path / folder), "--iterations", "1",
+                     "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert str(tmp_path / folder) in one_line_error(capsys)
+
+
 def test_unreadable_checkpoint_on_resume_is_one_line_and_left_alone(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
