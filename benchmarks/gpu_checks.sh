@@ -2,7 +2,8 @@
 # Every check that needs a GPU, in one call (run on the GPU machine from the repository root):
 #   1. the whole test suite, CuPy cases included (they skip elsewhere);
 #   2. the whole suite again with MINIGAN_BACKEND=cupy, so every default-backend path runs on the GPU;
-#   3. the forward+backward baseline of the canonical DCGAN on numpy and cupy, each against its torch twin.
+#   3. the benchmark suite (minigan bench): the canonical DCGAN step and its layers on CuPy at batch 64, 256 and
+#      1024 and on NumPy at 64 and 256, each against its torch twin (CUDA / CPU), with tables, CSVs and plots.
 # Logs and JSON go to ${OUT:-gpu_results}/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +15,6 @@ python -c "import numpy, cupy, torch; print('numpy', numpy.__version__, 'cupy', 
 status=0
 python -m pytest -q -p no:cacheprovider -rs 2>&1 | tee "$OUT/pytest_both_backends.log" | tail -n 15 || status=1
 MINIGAN_BACKEND=cupy python -m pytest -q -p no:cacheprovider 2>&1 | tee "$OUT/pytest_cupy_default.log" | tail -n 15 || status=1
-for b in numpy cupy; do
-  for n in 64 256; do
-    python benchmarks/fwd_bwd_baseline.py --backend "$b" --batch "$n" --json | tee -a "$OUT/fwd_bwd_baseline.jsonl"
-  done
-done
+python -m minigan.bench --backends cupy --batch 64 256 1024 --out "$OUT/bench_cupy" 2>&1 | tee "$OUT/bench_cupy.log" || status=1
+python -m minigan.bench --backends numpy --batch 64 256 --steps 10 --out "$OUT/bench_numpy" 2>&1 | tee "$OUT/bench_numpy.log" || status=1
 exit $status

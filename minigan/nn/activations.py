@@ -47,13 +47,18 @@ class LeakyReLU(_Elementwise):
 
     def _forward(self, x, train):
         xp = backend.array_module(x)
-        self._cache = x > 0
-        return xp.where(self._cache, x, x * x.dtype.type(self.negative_slope))
+        a = x.dtype.type(self.negative_slope)
+        positive = x > 0
+        self._cache = positive.astype(x.dtype)  # f'(x) = a + (1 - a)[x > 0], kept for backward
+        self._cache *= 1 - a
+        self._cache += a
+        if 0 <= a <= 1:  # then y = max(x, a x): one pass, no branch (much faster than where on NumPy)
+            return xp.maximum(x, x * a)
+        return xp.where(positive, x, x * a)
 
     def _backward(self, dy, param_grads):
-        r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot (a + (1 - a)[x > 0])."""
-        xp = backend.array_module(dy)
-        return xp.where(self._cache, dy, dy * dy.dtype.type(self.negative_slope))
+        r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot (a + (1 - a)[x > 0]), the factor computed by forward."""
+        return dy * self._cache
 
     supports_gradient_penalty = True
 

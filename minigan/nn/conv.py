@@ -4,18 +4,20 @@ Conv2d, weight W (O, C, kh, kw), stride s, padding p:
 
     y[n, o, p, q] = b_o + \sum_{c, i, j} W[o, c, i, j] x_pad[n, c, p s_h + i, q s_w + j]
 
-which with cols = im2col(x) and W_m = W.reshape(O, C kh kw) is the GEMM  Y_rows = W_m cols + b 1^T.
+which with cols = im2col(x) (one row per output pixel, one column per (i, j, c)) and the weight as a matrix
+W_m[(i, j, c), o] = W[o, c, i, j] is the GEMM  Y_rows = cols W_m + 1 b^T  (see im2col.py; the arrays live in
+channels-last memory, so Y_rows *is* the output, with no copy).
 
 ConvTranspose2d is the adjoint of that map with respect to x: its forward pass is Conv2d's input-gradient pass
-(col2im of W_m^T x_rows), and its input gradient is a Conv2d forward pass. PyTorch stores its weight as
+(col2im of X_rows W_m^T), and its input gradient is a Conv2d forward pass. PyTorch stores its weight as
 (in_channels, out_channels, kh, kw) — exactly the (O, C, kh, kw) of the Conv2d it is the adjoint of — so the same
-reshape W_m serves both layers.
+W_m serves both layers.
 """
 
 from __future__ import annotations
 
-from minigan import init
-from minigan.nn.im2col import col2im, from_rows, im2col, output_size, to_rows
+from minigan import backend, init
+from minigan.nn.im2col import channels_first, channels_last, col2im, im2col, output_size
 from minigan.nn.module import Module
 
 
@@ -44,8 +46,16 @@ class _ConvBase(Module):
         return f"of shape (N, {self.in_channels}, H, W)"
 
     def _weight_matrix(self):
+        """W (O, C, kh, kw) -> W_m (kh*kw*C, O), W_m[(i, j, c), o] = W[o, c, i, j] (a small copy)."""
         w = self._params["weight"]
-        return w.reshape(w.shape[0], -1)
+        kh, kw = self.kernel_size
+        return w.transpose(2, 3, 1, 0).reshape(kh * kw * w.shape[1], w.shape[0])
+
+    def _add_weight_grad(self, dw_m):
+        """Add dL/dW_m (kh*kw*C, O) into dL/dW (O, C, kh, kw): the inverse of :meth:`_weight_matrix`'s reshape."""
+        w = self._params["weight"]
+        kh, kw = self.kernel_size
+        self._grads["weight"] += dw_m.reshape(kh, kw, w.shape[1], w.shape[0]).transpose(3, 2, 0, 1)
 
 
 class Conv2d(_ConvBase):
@@ -77,29 +87,30 @@ class Conv2d(_ConvBase):
         return f"of shape (N, {self.in_channels}, H, W) with H + {2 * ph} >= {kh} and W + {2 * pw} >= {kw}"
 
     def _forward(self, x, train):
+        x = channels_last(x)
         n = x.shape[0]
         cols, (ho, wo) = im2col(x, self.kernel_size, self.stride, self.padding)
         self._cols, self._x_shape, self._out_hw = cols, x.shape, (ho, wo)
-        y_rows = self._weight_matrix() @ cols
+        y_rows = cols @ self._weight_matrix()
         if "bias" in self._params:
-            y_rows += self._params["bias"][:, None]
-        return from_rows(y_rows, n, ho, wo)
+            y_rows += self._params["bias"]
+        return channels_first(y_rows.reshape(n, ho, wo, -1))
 
     def _backward(self, dy, param_grads):
-        r"""In GEMM form Y = W_m C + b 1^T, with C = im2col(x) cached by forward:
+        r"""In GEMM form Y = C W_m + 1 b^T, with C = im2col(x) cached by forward:
 
-        dL/dW_m = dY C^T,    dL/db = dY 1,    dL/dC = W_m^T dY,    dL/dx = col2im(dL/dC)
+        dL/dW_m = C^T dY,    dL/db = 1^T dY,    dL/dC = dY W_m^T,    dL/dx = col2im(dL/dC)
 
         the last because x -> C is linear and col2im is its adjoint.
         """
-        dy_rows = to_rows(dy)
+        dy_rows = channels_last(dy).reshape(-1, self.out_channels)
         if param_grads:
-            w = self._params["weight"]
-            self._grads["weight"] += (dy_rows @ self._cols.T).reshape(w.shape)
+            self._add_weight_grad(self._cols.T @ dy_rows)
             if "bias" in self._grads:
-                self._grads["bias"] += dy_rows.sum(axis=1)
-        dcols = self._weight_matrix().T @ dy_rows
-        return col2im(dcols, self._x_shape, self.kernel_size, self.stride, self.padding, self._out_hw)
+                self._grads["bias"] += dy_rows.sum(axis=0)
+        dcols = dy_rows @ self._weight_matrix().T
+        return channels_first(col2im(dcols, self._x_shape, self.kernel_size, self.stride, self.padding,
+                                     self._out_hw))
 
     def _clear_cache(self):
         super()._clear_cache()
@@ -108,12 +119,11 @@ class Conv2d(_ConvBase):
     supports_gradient_penalty = True
 
     def _tangent_step(self, g, t):
-        r"""Gradient-penalty sweep (gradient_penalty.py): dP/dW_m += G_rows im2col(t)^T, the weight gradient of input
-        t and upstream signal g; the bias gets none. Returns the tangent J t = W_m im2col(t) (no bias)."""
-        cols_t, (ho, wo) = im2col(t, self.kernel_size, self.stride, self.padding)
-        w = self._params["weight"]
-        self._grads["weight"] += (to_rows(g) @ cols_t.T).reshape(w.shape)
-        return from_rows(self._weight_matrix() @ cols_t, t.shape[0], ho, wo)
+        r"""Gradient-penalty sweep (gradient_penalty.py): dP/dW_m += im2col(t)^T G_rows, the weight gradient of input
+        t and upstream signal g; the bias gets none. Returns the tangent J t = im2col(t) W_m (no bias)."""
+        cols_t, (ho, wo) = im2col(channels_last(t), self.kernel_size, self.stride, self.padding)
+        self._add_weight_grad(cols_t.T @ channels_last(g).reshape(-1, self.out_channels))
+        return channels_first((cols_t @ self._weight_matrix()).reshape(t.shape[0], ho, wo, -1))
 
 
 class ConvTranspose2d(_ConvBase):
@@ -156,29 +166,30 @@ class ConvTranspose2d(_ConvBase):
     def _forward(self, x, train):
         n, _, h, w = x.shape
         ho, wo = self.output_hw(h, w)
-        self._x_rows, self._in_hw = to_rows(x), (h, w)
-        cols = self._weight_matrix().T @ self._x_rows
+        self._x_rows, self._in_hw = channels_last(x).reshape(n * h * w, self.in_channels), (h, w)
+        cols = self._x_rows @ self._weight_matrix().T
         # sanity: the Conv2d this is the adjoint of maps (ho, wo) back to exactly (h, w)
         assert output_size(ho, self.kernel_size[0], self.stride[0], self.padding[0]) == h
-        y = col2im(cols, (n, self.out_channels, ho, wo), self.kernel_size, self.stride, self.padding, (h, w))
-        if "bias" in self._params:
-            y += self._params["bias"][None, :, None, None]
-        return y
+        y = col2im(cols, (n, ho, wo, self.out_channels), self.kernel_size, self.stride, self.padding, (h, w))
+        # col2im returns a window of its padded buffer; adding the bias (or copying) makes the output contiguous
+        # channels-last memory, which the BatchNorm and activation after this layer read fastest
+        y = y + self._params["bias"] if "bias" in self._params else backend.array_module(y).ascontiguousarray(y)
+        return channels_first(y)
 
     def _backward(self, dy, param_grads):
-        r"""Forward is Y = col2im(W_m^T X_rows) + b, with col2im the adjoint of im2col, so
+        r"""Forward is Y = col2im(X_rows W_m^T) + b, with col2im the adjoint of im2col, so
 
-        dL/dX_rows = W_m im2col(dY)          (a Conv2d forward pass of dY)
-        dL/dW_m    = X_rows im2col(dY)^T     (X_rows cached by forward)
+        dL/dX_rows = im2col(dY) W_m          (a Conv2d forward pass of dY)
+        dL/dW_m    = im2col(dY)^T X_rows     (X_rows cached by forward)
         dL/db      = dY summed over N, H, W
         """
-        dcols, _ = im2col(dy, self.kernel_size, self.stride, self.padding, out_hw=self._in_hw)
+        dcols, _ = im2col(channels_last(dy), self.kernel_size, self.stride, self.padding, out_hw=self._in_hw)
         if param_grads:
-            w = self._params["weight"]
-            self._grads["weight"] += (self._x_rows @ dcols.T).reshape(w.shape)
+            self._add_weight_grad(dcols.T @ self._x_rows)
             if "bias" in self._grads:
                 self._grads["bias"] += dy.sum(axis=(0, 2, 3))
-        return from_rows(self._weight_matrix() @ dcols, dy.shape[0], *self._in_hw)
+        dx_rows = dcols @ self._weight_matrix()
+        return channels_first(dx_rows.reshape(dy.shape[0], *self._in_hw, self.in_channels))
 
     def _clear_cache(self):
         super()._clear_cache()

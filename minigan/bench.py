@@ -1,0 +1,452 @@
+"""The CPU-vs-CUDA benchmark suite: the canonical MNIST DCGAN training step (DESIGN.md) on NumPy, on CuPy when a GPU
+is present, and on its PyTorch twin when torch is installed, all in one process, one run.
+
+    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers]
+
+What is timed (median over ``steps`` after ``warmup``; on a GPU the device is synchronised before every clock):
+
+* the step: one iteration of :class:`minigan.train.GAN` with k = 1 and Adam(2e-4, (0.5, 0.999)): D on a real
+  batch and on a fake batch G(z), then G through D with fresh z (non-saturating loss, D's parameter gradients
+  skipped). The torch twin does exactly the same work (fresh z, D frozen in the G step, BCE with logits, Adam);
+* every layer's forward and backward, in the step's training mode, on the backend and on the twin;
+* the backend's float32 GEMM peak (``a @ b``, 2048 x 2048 x 2048), for the share of peak;
+* the peak memory of a NumPy step (``tracemalloc``, which NumPy reports its buffers to) against what the step
+  needs at least: parameters, gradients and Adam's two moments, plus every layer output of G and D cached for
+  backward at once.
+
+Work per step: the GEMM FLOPs of every convolution and dense layer, forward (2 N per multiply-add) and backward
+(input and weight gradients, or the input gradient alone where the algorithm skips the weights). At batch 64 that
+is about 10.3 GFLOP, as DESIGN.md states.
+
+torch, when installed, is imported here only to time the twin; minigan never needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import statistics
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from minigan import backend, optim
+from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
+from minigan.nn import Conv2d, ConvTranspose2d, Dense
+
+NZ = 100
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# work
+# ---------------------------------------------------------------------------------------------------------------
+def layer_gflop(layer, x_shape, y_shape) -> float:
+    """GEMM work of one forward pass of ``layer`` (GFLOP); its backward costs twice that (dx and dW)."""
+    if isinstance(layer, Dense):
+        return 2 * x_shape[0] * layer.in_features * layer.out_features / 1e9
+    if isinstance(layer, Conv2d):
+        kh, kw = layer.kernel_size
+        return 2 * np.prod(y_shape) * layer.in_channels * kh * kw / 1e9
+    if isinstance(layer, ConvTranspose2d):
+        kh, kw = layer.kernel_size
+        return 2 * np.prod(x_shape) * layer.out_channels * kh * kw / 1e9
+    return 0.0
+
+
+def _shapes(net, x):
+    shapes = []
+    for layer in net.layers:
+        y = layer.forward(x, train=True)
+        shapes.append((layer, tuple(x.shape), tuple(y.shape)))
+        x = y
+    return shapes
+
+
+def step_gflop(batch: int) -> float:
+    """GEMM work of one GAN iteration (see the module docstring)."""
+    g, d = dcgan_mnist_generator(), dcgan_mnist_discriminator()
+    xp = backend.get_xp()
+    g_shapes = _shapes(g, xp.zeros((batch, NZ), dtype=np.float32))
+    d_shapes = _shapes(d, xp.zeros((batch, 1, 28, 28), dtype=np.float32))
+    g_f = sum(layer_gflop(*s) for s in g_shapes)
+    d_f = sum(layer_gflop(*s) for s in d_shapes)
+    d_first = layer_gflop(*d_shapes[0])
+    # D step: G fwd; D fwd + bwd (dW and dx, but D's first dx is wasted work we skip counting) on real and fake
+    d_step = g_f + 2 * (d_f + 2 * d_f - d_first)
+    # G step: G fwd, D fwd, D bwd for dx only, G bwd (dW; its first layer's dx is not needed)
+    g_step = g_f + d_f + d_f + (2 * g_f - layer_gflop(*g_shapes[0]))
+    return d_step + g_step
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# clocks
+# ---------------------------------------------------------------------------------------------------------------
+def _median_time(fn, steps: int, warmup: int, sync) -> float:
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def gemm_peak(xp, sync, n: int = 2048, repeats: int = 5) -> float:
+    """float32 GEMM GFLOP/s of the backend: the best of ``repeats`` products of n x n matrices."""
+    rng = np.random.default_rng(0)
+    a = xp.asarray(rng.standard_normal((n, n), dtype=np.float32))
+    b = xp.asarray(rng.standard_normal((n, n), dtype=np.float32))
+    a @ b
+    sync()
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def _images(rng, batch):
+    return np.tanh(rng.standard_normal((batch, 1, 28, 28))).astype(np.float32)
+
+
+def minigan_trainer(batch: int, seed: int = 0):
+    from minigan.train import GAN
+
+    backend.seed(seed)
+    g, d = dcgan_mnist_generator(), dcgan_mnist_discriminator()
+    trainer = GAN(g, d, optim.Adam(g, 2e-4, (0.5, 0.999)), optim.Adam(d, 2e-4, (0.5, 0.999)), nz=NZ, m=batch, k=1,
+                  seed=seed)
+    real = backend.to_backend(_images(np.random.default_rng(seed), batch))
+    return trainer, (lambda m: real)
+
+
+def minigan_step_time(batch: int, steps: int, warmup: int) -> float:
+    trainer, data = minigan_trainer(batch)
+    return _median_time(lambda: trainer.iteration(data), steps, warmup, backend.synchronize)
+
+
+def minigan_memory(batch: int) -> tuple[int, int]:
+    """(peak bytes allocated during one NumPy step, bytes the step needs at least); see the module docstring."""
+    trainer, data = minigan_trainer(batch)
+    trainer.iteration(data)  # optimizer slots exist from here on
+    params = sum(p.nbytes for net in (trainer.G, trainer.D) for p in net.params.values())
+    g_out = sum(4 * int(np.prod(s[2])) for s in _shapes(trainer.G, trainer.noise(batch)))
+    d_out = sum(4 * int(np.prod(s[2])) for s in _shapes(trainer.D, data(batch)))
+    needed = 4 * params + g_out + d_out  # parameters, gradients, two Adam moments; all layer outputs once
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    trainer.iteration(data)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak - base + 4 * params, needed  # the step's own peak on top of the resident state
+
+
+def minigan_layer_times(batch: int, steps: int, warmup: int) -> list[dict]:
+    xp = backend.get_xp()
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, net, x in (("G", dcgan_mnist_generator(), rng.standard_normal((batch, NZ), dtype=np.float32)),
+                         ("D", dcgan_mnist_discriminator(), _images(rng, batch))):
+        x = xp.asarray(x)
+        for i, layer in enumerate(net.layers):
+            y = layer.forward(x, train=True)
+            dy = xp.ones_like(y)
+            fwd = _median_time(lambda layer=layer, x=x: layer.forward(x, train=True), steps, warmup,
+                               backend.synchronize)
+            bwd = _median_time(lambda layer=layer, dy=dy: layer.backward(dy), steps, warmup, backend.synchronize)
+            rows.append({"net": name, "index": i, "layer": repr(layer), "forward_s": fwd, "backward_s": bwd,
+                         "gflop_forward": layer_gflop(layer, x.shape, y.shape)})
+            x = y
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the torch twin
+# ---------------------------------------------------------------------------------------------------------------
+def torch_twins(torch, g, d, device="cpu"):
+    """Torch modules equal to minigan's canonical DCGAN G and D, loaded with their current weights by name."""
+    nn = torch.nn
+    tg = nn.Sequential(
+        nn.Linear(NZ, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
+        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
+    )
+    td = nn.Sequential(
+        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
+        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
+        nn.Flatten(), nn.Linear(128 * 7 * 7, 1),
+    )
+    for twin, ours in ((tg, g), (td, d)):
+        twin.load_state_dict({k: torch.as_tensor(backend.to_numpy(v)) for k, v in ours.state_dict().items()})
+        twin.to(device)
+    return tg, td
+
+
+def _torch_sync(torch, device):
+    return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+
+def torch_step_time(torch, batch: int, steps: int, warmup: int, device: str) -> float:
+    """The twin's GAN iteration: the same work as :func:`minigan_step_time`."""
+    backend.seed(0)
+    tg, td = torch_twins(torch, dcgan_mnist_generator(), dcgan_mnist_discriminator(), device)
+    opt_g = torch.optim.Adam(tg.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(td.parameters(), 2e-4, betas=(0.5, 0.999))
+    bce = torch.nn.BCEWithLogitsLoss()
+    real = torch.as_tensor(_images(np.random.default_rng(0), batch), device=device)
+    ones = torch.ones(batch, 1, device=device)
+    zeros = torch.zeros(batch, 1, device=device)
+
+    def step():
+        opt_d.zero_grad()
+        with torch.no_grad():
+            fake = tg(torch.randn(batch, NZ, device=device))
+        (bce(td(real), ones) + bce(td(fake), zeros)).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        for p in td.parameters():
+            p.requires_grad_(False)
+        bce(td(tg(torch.randn(batch, NZ, device=device))), ones).backward()
+        for p in td.parameters():
+            p.requires_grad_(True)
+        opt_g.step()
+
+    return _median_time(step, steps, warmup, _torch_sync(torch, device))
+
+
+def torch_layer_times(torch, batch: int, steps: int, warmup: int, device: str) -> list[dict]:
+    backend.seed(0)
+    tg, td = torch_twins(torch, dcgan_mnist_generator(), dcgan_mnist_discriminator(), device)
+    rng = np.random.default_rng(0)
+    sync = _torch_sync(torch, device)
+    rows = []
+    for name, net, x in (("G", tg, rng.standard_normal((batch, NZ), dtype=np.float32)), ("D", td, _images(rng, batch))):
+        x = torch.as_tensor(x, device=device)
+        for i, layer in enumerate(net):
+            xi = x.detach().requires_grad_(True)
+            y = layer(xi)
+            dy = torch.ones_like(y)
+
+            def forward(layer=layer, xi=xi):
+                return layer(xi)
+
+            def backward(layer=layer, xi=xi, dy=dy):
+                layer(xi).backward(dy)
+
+            fwd = _median_time(forward, steps, warmup, sync)
+            both = _median_time(backward, steps, warmup, sync)
+            rows.append({"net": name, "index": i, "layer": type(layer).__name__, "forward_s": fwd,
+                         "backward_s": max(both - fwd, 0.0)})
+            x = y.detach()
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the suite
+# ---------------------------------------------------------------------------------------------------------------
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def machine() -> dict:
+    info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "numpy": np.__version__, "cpus": _cpu_count()}
+    torch = _torch()
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    if backend.cupy_available():
+        import cupy
+
+        info["cupy"] = cupy.__version__
+        info["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    return info
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, layers: bool = True,
+        memory: bool = True, progress=print, gemm_size: int = 2048) -> dict:
+    """Time everything; returns {"machine", "steps": [...], "layers": [...], "gemm_peak_gflops": {...}}."""
+    torch = _torch()
+    backends = list(backends or backend.available_backends())
+    result = {"machine": machine(), "steps": [], "layers": [], "gemm_peak_gflops": {}, "gemm_size": gemm_size}
+    previous = backend.name()
+    try:
+        for name in backends:
+            backend.use(name)
+            xp = backend.get_xp()
+            peak = gemm_peak(xp, backend.synchronize, gemm_size)
+            result["gemm_peak_gflops"][name] = peak
+            device = "cuda" if name == "cupy" else "cpu"
+            twin_ok = torch is not None and (device == "cpu" or torch.cuda.is_available())
+            if twin_ok:
+                result["gemm_peak_gflops"][f"torch-{device}"] = _torch_gemm_peak(torch, device, gemm_size)
+            for batch in batches:
+                progress(f"minigan bench: {name}, batch {batch}")
+                work = step_gflop(batch)
+                t = minigan_step_time(batch, steps, warmup)
+                row = {"backend": name, "batch": batch, "minigan_s": t, "gflop": work,
+                       "minigan_gflops": work / t, "share_of_peak": work / t / peak}
+                if twin_ok:
+                    tt = torch_step_time(torch, batch, steps, warmup, device)
+                    row.update({"twin": f"torch-{device}", "torch_s": tt, "ratio_minigan_over_torch": t / tt})
+                if memory and name == "numpy":
+                    peak_bytes, needed = minigan_memory(batch)
+                    row.update({"peak_mib": peak_bytes / 2**20, "needed_mib": needed / 2**20,
+                                "memory_ratio": peak_bytes / needed})
+                result["steps"].append(row)
+                if layers:
+                    ours = minigan_layer_times(batch, steps, warmup)
+                    theirs = torch_layer_times(torch, batch, steps, warmup, device) if twin_ok else [None] * len(ours)
+                    for a, b in zip(ours, theirs):
+                        a.update({"backend": name, "batch": batch})
+                        if b is not None:
+                            a.update({"torch_forward_s": b["forward_s"], "torch_backward_s": b["backward_s"]})
+                        result["layers"].append(a)
+    finally:
+        backend.use(previous)
+    return result
+
+
+def _torch_gemm_peak(torch, device, n: int = 2048, repeats: int = 5) -> float:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    sync = _torch_sync(torch, device)
+    a @ b
+    sync()
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reports
+# ---------------------------------------------------------------------------------------------------------------
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"machine: {json.dumps(m)}", "",
+             f"GEMM peak (float32, {result['gemm_size']}^3): " + ", ".join(f"{k} {v:.0f} GFLOP/s"
+                                                         for k, v in result["gemm_peak_gflops"].items()), "",
+             "| backend | batch | minigan step (ms) | twin step (ms) | minigan / twin | GFLOP | GFLOP/s | share of "
+             "peak | peak memory / needed |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["steps"]:
+        twin = f"{1e3 * r['torch_s']:.1f}" if "torch_s" in r else "-"
+        ratio = f"{r['ratio_minigan_over_torch']:.2f}x" if "torch_s" in r else "-"
+        mem = (f"{r['peak_mib']:.0f} / {r['needed_mib']:.0f} MiB = {r['memory_ratio']:.2f}x" if "peak_mib" in r
+               else "-")
+        lines.append(f"| {r['backend']} | {r['batch']} | {1e3 * r['minigan_s']:.1f} | {twin} | {ratio} | "
+                     f"{r['gflop']:.2f} | {r['minigan_gflops']:.0f} | {100 * r['share_of_peak']:.0f}% | {mem} |")
+    if result["layers"]:
+        lines += ["", "| backend | batch | layer | fwd (ms) | bwd (ms) | twin fwd (ms) | twin bwd (ms) | fwd GFLOP/s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in result["layers"]:
+            tf = f"{1e3 * r['torch_forward_s']:.2f}" if "torch_forward_s" in r else "-"
+            tb = f"{1e3 * r['torch_backward_s']:.2f}" if "torch_backward_s" in r else "-"
+            rate = f"{r['gflop_forward'] / r['forward_s']:.0f}" if r["gflop_forward"] else ""
+            lines.append(f"| {r['backend']} | {r['batch']} | {r['net']}{r['index']} {r['layer']} | "
+                         f"{1e3 * r['forward_s']:.2f} | {1e3 * r['backward_s']:.2f} | {tf} | {tb} | {rate} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(result: dict, out) -> list[Path]:
+    """bench.md, bench_steps.csv, bench_layers.csv, bench.json and bench.png (step time vs batch, log scale)."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "bench.md", out / "bench_steps.csv", out / "bench_layers.csv", out / "bench.json",
+             out / "bench.png"]
+    paths[0].write_text(markdown(result))
+    for path, rows in ((paths[1], result["steps"]), (paths[2], result["layers"])):
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    paths[3].write_text(json.dumps(result, indent=1))
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name in dict.fromkeys(r["backend"] for r in result["steps"]):
+        rows = [r for r in result["steps"] if r["backend"] == name]
+        ax.plot([r["batch"] for r in rows], [r["minigan_s"] for r in rows], "o-", label=f"minigan {name}")
+        if rows and "torch_s" in rows[0]:
+            ax.plot([r["batch"] for r in rows], [r["torch_s"] for r in rows], "s--", label=rows[0]["twin"])
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("training step (s)")
+    ax.set_title("canonical MNIST DCGAN step", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(paths[4], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def summary_json(result: dict) -> dict:
+    """The one JSON object of ``minigan bench --json``: machine, versions, and per backend and batch size the
+    median step time in seconds (and the twin's, where it ran)."""
+    steps = {}
+    for r in result["steps"]:
+        entry = {"step_s": r["minigan_s"]}
+        if "torch_s" in r:
+            entry.update({"twin": r["twin"], "twin_step_s": r["torch_s"]})
+        steps.setdefault(r["backend"], {})[str(r["batch"])] = entry
+    return {**result["machine"], "gemm_peak_gflops": result["gemm_peak_gflops"], "steps": steps}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="minigan bench", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    return command(parser.parse_args(argv))
+
+
+def add_arguments(parser):
+    parser.add_argument("--batch", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--backends", nargs="+", choices=backend.BACKENDS, default=None,
+                        help="default: every available one")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-layers", action="store_true", help="time whole steps only")
+    parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n x n GEMM peak measurement")
+    parser.add_argument("--out", default=None, help="write bench.md, CSVs, JSON and bench.png here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+
+def command(args) -> int:
+    import sys
+
+    quiet = (lambda *a, **k: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
+    result = run(args.batch, args.backends, args.steps, args.warmup, layers=not args.no_layers, progress=quiet,
+                 gemm_size=args.gemm_size)
+    if args.out:
+        for path in write_reports(result, args.out):
+            quiet(f"wrote {path}")
+    print(json.dumps(summary_json(result)) if args.json else markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,52 @@
+"""minigan.bench: the work model, the reports and the ``minigan bench`` command (tiny settings: this checks that
+the suite runs and reports, not how fast anything is; speed claims come from running it, see the README)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from minigan import bench
+from minigan.cli import main
+
+
+def test_step_work_matches_design():
+    """DESIGN.md: 10.29 GFLOP per canonical step at batch 64. minigan's count (GEMMs only, D's first-layer input
+    gradient in the D step not counted) gives 10.37; the work scales linearly with the batch."""
+    assert bench.step_gflop(64) == pytest.approx(10.29, rel=0.02)
+    assert bench.step_gflop(256) == pytest.approx(4 * bench.step_gflop(64), rel=1e-9)
+
+
+def test_run_and_reports(tmp_path):
+    result = bench.run(batches=(4,), backends=["numpy"], steps=1, warmup=0, progress=lambda msg: None, gemm_size=128)
+    (row,) = result["steps"]
+    assert row["backend"] == "numpy" and row["batch"] == 4 and row["minigan_s"] > 0
+    assert row["peak_mib"] > 0 and row["memory_ratio"] > 0
+    assert len(result["layers"]) == 9 + 7  # every layer of G and D
+    assert result["gemm_peak_gflops"]["numpy"] > 0
+    paths = bench.write_reports(result, tmp_path)
+    for p in paths:
+        assert p.stat().st_size > 0
+    assert "| numpy | 4 |" in paths[0].read_text()
+
+
+def test_twin_is_timed_when_torch_is_there():
+    pytest.importorskip("torch")
+    result = bench.run(batches=(2,), backends=["numpy"], steps=1, warmup=0, layers=False, memory=False,
+                       progress=lambda msg: None, gemm_size=128)
+    (row,) = result["steps"]
+    assert row["twin"] == "torch-cpu" and row["torch_s"] > 0
+    assert row["ratio_minigan_over_torch"] == pytest.approx(row["minigan_s"] / row["torch_s"])
+
+
+def test_cli_json_is_one_object():
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["bench", "--json", "--batch", "2", "--steps", "1", "--warmup", "0", "--no-layers",
+                     "--backends", "numpy", "--gemm-size", "128"]) == 0
+    summary = json.loads(out.getvalue())
+    assert summary["numpy"] and summary["machine"]
+    assert summary["steps"]["numpy"]["2"]["step_s"] > 0
