@@ -4,7 +4,7 @@
 #   2. the whole suite again with MINIGAN_BACKEND=cupy, so every default-backend path runs on the GPU;
 #   3. the benchmark suite (minigan bench): the canonical DCGAN step and its layers on CuPy at batch 64, 256 and
 #      1024 and on NumPy at 64 and 256, each against its torch twin (CUDA / CPU), with tables, CSVs and plots.
-# Logs and JSON go to ${OUT:-gpu_results}/.
+# Logs, the benchmark tables (md), their JSON and one plot go to ${OUT:-gpu_results}/ (8 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_results}"
@@ -15,6 +15,11 @@ python -c "import numpy, cupy, torch; print('numpy', numpy.__version__, 'cupy', 
 status=0
 python -m pytest -q -p no:cacheprovider -rs 2>&1 | tee "$OUT/pytest_both_backends.log" | tail -n 15 || status=1
 MINIGAN_BACKEND=cupy python -m pytest -q -p no:cacheprovider 2>&1 | tee "$OUT/pytest_cupy_default.log" | tail -n 15 || status=1
-python -m minigan.bench --backends cupy --batch 64 256 1024 --out "$OUT/bench_cupy" 2>&1 | tee "$OUT/bench_cupy.log" || status=1
-python -m minigan.bench --backends numpy --batch 64 256 --steps 10 --out "$OUT/bench_numpy" 2>&1 | tee "$OUT/bench_numpy.log" || status=1
+REPORTS="${TMPDIR:-/tmp}/minigan_bench"  # full reports (md, csv, json, png) here; the main ones are copied to $OUT
+python -m minigan.bench --backends cupy --batch 64 256 1024 --out "$REPORTS/cupy" > /dev/null || status=1
+python -m minigan.bench --backends numpy --batch 64 256 --steps 10 --out "$REPORTS/numpy" > /dev/null || status=1
+for b in cupy numpy; do
+  cp "$REPORTS/$b/bench.md" "$OUT/bench_$b.md" && cp "$REPORTS/$b/bench.json" "$OUT/bench_$b.json" && cat "$OUT/bench_$b.md"
+done
+cp "$REPORTS/cupy/bench.png" "$OUT/bench_cupy.png"
 exit $status
