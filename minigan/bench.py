@@ -99,10 +99,10 @@ def _median_time(fn, steps: int, warmup: int, sync) -> float:
 
 
 def gemm_peak(xp, sync, n: int = 2048, repeats: int = 5) -> float:
-    """float32 GEMM GFLOP/s of the backend: the best of ``repeats`` products of n x n matrices."""
+    """float32 GEMM GFLOP/s of an array library (NumPy, CuPy, or torch on a device, given as ``xp``): the best
+    of ``repeats`` products of n x n matrices."""
     rng = np.random.default_rng(0)
-    a = xp.asarray(rng.standard_normal((n, n), dtype=np.float32))
-    b = xp.asarray(rng.standard_normal((n, n), dtype=np.float32))
+    a, b = (xp.asarray(rng.standard_normal((n, n), dtype=np.float32)) for _ in range(2))
     a @ b
     sync()
     best = np.inf
@@ -327,19 +327,13 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
     return result
 
 
-def _torch_gemm_peak(torch, device, n: int = 2048, repeats: int = 5) -> float:
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
-    sync = _torch_sync(torch, device)
-    a @ b
-    sync()
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
+def _torch_gemm_peak(torch, device, n: int = 2048) -> float:
+    class OnDevice:  # torch as an ``xp`` for gemm_peak: asarray puts the matrix on the device
+        @staticmethod
+        def asarray(a):
+            return torch.as_tensor(a, device=device)
+
+    return gemm_peak(OnDevice, _torch_sync(torch, device), n)
 
 
 # ---------------------------------------------------------------------------------------------------------------
