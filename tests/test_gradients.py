@@ -735,3 +735,33 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(bk, c):
     assert xt.shape == x.shape
     lhs, rhs = float((y * u).sum()), float((x * xt).sum())
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, float(np.abs(y * u).sum())), (lhs, rhs)
+
+
+def test_convolutions_in_batch_chunks_equal_one_piece(bk, monkeypatch):
+    """Large batches are processed in chunks (im2col.batch_chunks); with one image per chunk, forward, input
+    gradient and parameter gradients equal the one-piece results, and the chunked layers pass the gradient check."""
+    import minigan.nn.conv as conv
+    from minigan.nn.im2col import batch_chunks
+
+    rng = np.random.default_rng(7)
+    backend.set_default_dtype(np.float64)
+    cases = [(nn.Conv2d(3, 4, 3, stride=2, padding=1), (5, 3, 7, 6)),
+             (nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1, output_padding=1), (5, 3, 4, 3))]
+    for layer, shape in cases:
+        layer.to(bk.name, np.float64)
+        _randomize_params(layer, rng, bk)
+        x = bk.asarray(rng.standard_normal(shape))
+        results = []
+        for budget in (None, 1):  # one piece; one image per chunk
+            if budget is not None:
+                monkeypatch.setattr(conv, "batch_chunks", lambda n, size: batch_chunks(n, size, budget=1))
+            layer.zero_grad()
+            y = layer.forward(x)
+            dy = bk.asarray(np.random.default_rng(1).standard_normal(y.shape))
+            dx = layer.backward(dy)
+            results.append([bk.to_numpy(a).copy() for a in (y, dx, *layer.grads.values())])
+        for one, chunked in zip(*results):
+            np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-12)
+        assert len(conv.batch_chunks(shape[0], 10)) == shape[0]  # really one image per chunk
+        assert gradcheck(layer, x).worst_error < 1e-6
+        monkeypatch.undo()

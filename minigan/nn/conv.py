@@ -17,7 +17,7 @@ W_m serves both layers.
 from __future__ import annotations
 
 from minigan import backend, init
-from minigan.nn.im2col import channels_first, channels_last, col2im, im2col, output_size
+from minigan.nn.im2col import batch_chunks, channels_first, channels_last, col2im, im2col, output_size
 from minigan.nn.module import Module
 
 
@@ -108,9 +108,20 @@ class Conv2d(_ConvBase):
             self._add_weight_grad(self._cols.T @ dy_rows)
             if "bias" in self._grads:
                 self._grads["bias"] += dy_rows.sum(axis=0)
-        dcols = dy_rows @ self._weight_matrix().T
-        return channels_first(col2im(dcols, self._x_shape, self.kernel_size, self.stride, self.padding,
-                                     self._out_hw))
+        return channels_first(self._input_grad(dy_rows))
+
+    def _input_grad(self, dy_rows):
+        """dL/dx = col2im(dY W_m^T), batch chunk by batch chunk (:func:`batch_chunks`), into one padded buffer."""
+        xp = backend.array_module(dy_rows)
+        n, h, w, c = self._x_shape
+        (ph, pw), (ho, wo) = self.padding, self._out_hw
+        w_t = self._weight_matrix().T
+        xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dy_rows.dtype)
+        for b in batch_chunks(n, ho * wo * w_t.shape[1] * dy_rows.itemsize):
+            rows = slice(b.start * ho * wo, b.stop * ho * wo)
+            col2im(dy_rows[rows] @ w_t, (b.stop - b.start, h, w, c), self.kernel_size, self.stride, self.padding,
+                   self._out_hw, out=xpad[b])
+        return xpad[:, ph : ph + h, pw : pw + w, :]
 
     def _clear_cache(self):
         super()._clear_cache()
@@ -167,10 +178,15 @@ class ConvTranspose2d(_ConvBase):
         n, _, h, w = x.shape
         ho, wo = self.output_hw(h, w)
         self._x_rows, self._in_hw = channels_last(x).reshape(n * h * w, self.in_channels), (h, w)
-        cols = self._x_rows @ self._weight_matrix().T
         # sanity: the Conv2d this is the adjoint of maps (ho, wo) back to exactly (h, w)
         assert output_size(ho, self.kernel_size[0], self.stride[0], self.padding[0]) == h
-        y = col2im(cols, (n, ho, wo, self.out_channels), self.kernel_size, self.stride, self.padding, (h, w))
+        xp, (ph, pw), w_t = backend.array_module(x), self.padding, self._weight_matrix().T
+        ypad = xp.zeros((n, ho + 2 * ph, wo + 2 * pw, self.out_channels), dtype=x.dtype)
+        for b in batch_chunks(n, h * w * w_t.shape[1] * x.itemsize):  # cols = X_rows W_m^T, chunk by chunk
+            cols = self._x_rows[b.start * h * w : b.stop * h * w] @ w_t
+            col2im(cols, (b.stop - b.start, ho, wo, self.out_channels), self.kernel_size, self.stride,
+                   self.padding, (h, w), out=ypad[b])
+        y = ypad[:, ph : ph + ho, pw : pw + wo, :]
         # col2im returns a window of its padded buffer; adding the bias (or copying) makes the output contiguous
         # channels-last memory, which the BatchNorm and activation after this layer read fastest
         y = y + self._params["bias"] if "bias" in self._params else backend.array_module(y).ascontiguousarray(y)
@@ -183,13 +199,21 @@ class ConvTranspose2d(_ConvBase):
         dL/dW_m    = im2col(dY)^T X_rows     (X_rows cached by forward)
         dL/db      = dY summed over N, H, W
         """
-        dcols, _ = im2col(channels_last(dy), self.kernel_size, self.stride, self.padding, out_hw=self._in_hw)
+        xp, n, (h, w) = backend.array_module(dy), dy.shape[0], self._in_hw
+        dy, w_m = channels_last(dy), self._weight_matrix()
+        dx_rows = xp.empty((n * h * w, self.in_channels), dtype=dy.dtype)
+        dw_m = xp.zeros_like(w_m) if param_grads else None
+        for b in batch_chunks(n, h * w * w_m.shape[0] * dy.itemsize):  # im2col(dY), chunk by chunk
+            dcols, _ = im2col(dy[b], self.kernel_size, self.stride, self.padding, out_hw=self._in_hw)
+            rows = slice(b.start * h * w, b.stop * h * w)
+            if param_grads:
+                dw_m += dcols.T @ self._x_rows[rows]
+            dx_rows[rows] = dcols @ w_m
         if param_grads:
-            self._add_weight_grad(dcols.T @ self._x_rows)
+            self._add_weight_grad(dw_m)
             if "bias" in self._grads:
-                self._grads["bias"] += dy.sum(axis=(0, 2, 3))
-        dx_rows = dcols @ self._weight_matrix()
-        return channels_first(dx_rows.reshape(dy.shape[0], *self._in_hw, self.in_channels))
+                self._grads["bias"] += dy.sum(axis=(0, 1, 2))
+        return channels_first(dx_rows.reshape(n, h, w, self.in_channels))
 
     def _clear_cache(self):
         super()._clear_cache()
