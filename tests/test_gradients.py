@@ -167,7 +167,9 @@ def test_dense(bk, n, fin, fout, bias, seed):
 
 @CHECK
 @given(c=conv2d_configs())
-def test_conv2d(bk, c):
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-piece", "one-image-chunks"])
+def test_conv2d(bk, c, chunked, monkeypatch):
+    _chunk_batches(chunked, monkeypatch)
     rng = _setup(c["seed"])
     layer = _conv2d(c)
     _check("Conv2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))), rng)
@@ -175,10 +177,22 @@ def test_conv2d(bk, c):
 
 @CHECK
 @given(c=conv_transpose2d_configs())
-def test_conv_transpose2d(bk, c):
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-piece", "one-image-chunks"])
+def test_conv_transpose2d(bk, c, chunked, monkeypatch):
+    _chunk_batches(chunked, monkeypatch)
     rng = _setup(c["seed"])
     layer = _conv_transpose2d(c)
     _check("ConvTranspose2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))), rng)
+
+
+def _chunk_batches(chunked: bool, monkeypatch):
+    """With chunked=True the convolutions process one image per batch chunk (minigan.nn.im2col.batch_chunks), so
+    the chunked code path is gradient-checked over the same drawn configurations."""
+    import minigan.nn.conv as conv
+    from minigan.nn.im2col import batch_chunks
+
+    if chunked:
+        monkeypatch.setattr(conv, "batch_chunks", lambda n, size: batch_chunks(n, size, budget=1))
 
 
 @st.composite
