@@ -476,13 +476,14 @@ def test_checker_catches_batchnorm_wrong_axis(bk, monkeypatch):
 
     def wrong_axis(self, dy, param_grads):
         axes = (0, 2, 3)
+        x_hat = self._unrows(self._normalized(), dy)
         if param_grads:
-            self._grads["weight"] += (dy * self._x_hat).sum(axis=axes)
+            self._grads["weight"] += (dy * x_hat).sum(axis=axes)
             self._grads["bias"] += dy.sum(axis=axes)
         g = dy * self.weight.reshape(1, -1, 1, 1)
         wrong = (0,)  # the bug
         return self._inv_std.reshape(1, -1, 1, 1) * (
-            g - g.mean(axis=wrong, keepdims=True) - self._x_hat * (g * self._x_hat).mean(axis=wrong, keepdims=True)
+            g - g.mean(axis=wrong, keepdims=True) - x_hat * (g * x_hat).mean(axis=wrong, keepdims=True)
         )
 
     monkeypatch.setattr(nn.BatchNorm2d, "_backward", wrong_axis)
@@ -506,7 +507,7 @@ def test_checker_catches_batchnorm_missing_gamma(bk, monkeypatch):
         finally:
             self._params["weight"][...] = saved
         if param_grads:
-            self._grads["weight"] += (dy * self._x_hat).sum(axis=0)
+            self._grads["weight"] += (dy * self._normalized()).sum(axis=0)
             self._grads["bias"] += dy.sum(axis=0)
         return dx
 

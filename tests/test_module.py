@@ -106,6 +106,52 @@ def test_each_layer_can_skip_param_grads(bk, make, shape):
     assert all(np.abs(bk.to_numpy(g)).max() > 0 for g in layer.grads.values())
 
 
+@pytest.mark.parametrize("make, shape", [
+    (lambda: nn.Dense(5, 3), (4, 5)), (lambda: nn.Conv2d(2, 3, 3), (2, 2, 5, 5)),
+    (lambda: nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1), (2, 2, 3, 3)), (lambda: nn.BatchNorm1d(5), (4, 5)),
+    (lambda: nn.BatchNorm2d(2), (3, 2, 2, 2)), (lambda: nn.LeakyReLU(0.2), (3, 4)), (every_layer_model, (4, 6)),
+], ids=["dense", "conv", "convT", "bn1d", "bn2d", "leaky", "sequential"])
+def test_backward_without_input_grad_gives_the_same_param_grads(bk, make, shape):
+    """input_grad=False (a D step: the data needs no gradient) returns None and adds exactly the full backward's
+    parameter gradients; with param_grads=False as well it adds nothing."""
+    layer = make()
+    y = layer.forward(rand(bk, *shape))
+    dy = rand(bk, *y.shape, seed=1)
+    layer.backward(dy)
+    full = grads_np(layer, bk)
+    layer.zero_grad()
+    assert layer.backward(dy, input_grad=False) is None
+    for k, g in grads_np(layer, bk).items():
+        np.testing.assert_array_equal(g, full[k], err_msg=k)
+    assert layer.backward(dy, param_grads=False, input_grad=False) is None
+    for k, g in grads_np(layer, bk).items():
+        np.testing.assert_array_equal(g, full[k], err_msg=k)
+
+
+@pytest.mark.parametrize("first", ["dense", "conv"])
+def test_sequential_without_input_grad_skips_the_first_layers_dx(bk, monkeypatch, first):
+    """The work saved is real: the first layer's dx GEMM (Dense) or col2im (Conv2d) is never run; later layers'
+    dx still flow, so every parameter gets its gradient."""
+    if first == "dense":
+        model, x = nn.Sequential(nn.Dense(3, 4), nn.ReLU(), nn.Dense(4, 2)), rand(bk, 5, 3)
+        monkeypatch.setattr(nn.Dense, "_backward", _fail_if_called_on(model[0], nn.Dense._backward))
+    else:
+        model, x = nn.Sequential(nn.Conv2d(1, 2, 3), nn.LeakyReLU(0.2), nn.Conv2d(2, 1, 3)), rand(bk, 2, 1, 6, 6)
+        monkeypatch.setattr(nn.Conv2d, "_input_grad", _fail_if_called_on(model[0], nn.Conv2d._input_grad))
+    dy = rand(bk, *model.forward(x).shape, seed=1)
+    assert model.backward(dy, input_grad=False) is None
+    assert all(np.abs(g).max() > 0 for g in grads_np(model, bk).values())
+    with pytest.raises(AssertionError, match="dx of the first layer"):
+        model.backward(dy)
+
+
+def _fail_if_called_on(layer, real):
+    def wrapped(self, *args):
+        assert self is not layer, "dx of the first layer was computed"
+        return real(self, *args)
+    return wrapped
+
+
 # --------------------------------------------------------------------------------------------------------------
 # names, parameters, state dicts
 # --------------------------------------------------------------------------------------------------------------

@@ -54,13 +54,18 @@ class Sequential(Module):
                 raise LayerInputError(f"Sequential layer {i}: {e}") from None
         return x
 
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad=True):
         r"""Chain rule: dL/dh_{l-1} = J_l^T dL/dh_l, applied from the last layer to the first."""
         for i, layer in reversed(list(enumerate(self._children.values()))):
             try:
-                dy = layer.backward(dy, param_grads)
+                dy = layer.backward(dy, param_grads, input_grad=input_grad or i > 0)
             except (LayerInputError, RuntimeError) as e:
                 if type(e) not in (LayerInputError, RuntimeError):  # e.g. a CUDA error: not ours to reword
                     raise
                 raise type(e)(f"Sequential layer {i}: {e}") from None
         return dy
+
+    def _backward_without_input_grad(self, dy, param_grads):
+        """Every layer's backward as usual, except that the first one is told dx is not wanted."""
+        if param_grads:
+            self._backward(dy, param_grads, input_grad=False)

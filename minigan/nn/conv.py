@@ -104,11 +104,16 @@ class Conv2d(_ConvBase):
         the last because x -> C is linear and col2im is its adjoint.
         """
         dy_rows = channels_last(dy).reshape(-1, self.out_channels)
+        self._backward_without_input_grad(dy_rows, param_grads)
+        return channels_first(self._input_grad(dy_rows))
+
+    def _backward_without_input_grad(self, dy, param_grads):
+        """dL/dW_m and dL/db alone (dy as given to backward, or already as its (N*Ho*Wo, O) rows)."""
         if param_grads:
+            dy_rows = dy if dy.ndim == 2 else channels_last(dy).reshape(-1, self.out_channels)
             self._add_weight_grad(self._cols.T @ dy_rows)
             if "bias" in self._grads:
                 self._grads["bias"] += dy_rows.sum(axis=0)
-        return channels_first(self._input_grad(dy_rows))
 
     def _input_grad(self, dy_rows):
         """dL/dx = col2im(dY W_m^T), batch chunk by batch chunk (:func:`batch_chunks`), into one padded buffer."""

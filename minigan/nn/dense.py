@@ -46,10 +46,14 @@ class Dense(Module):
         dL/db_j    = \sum_n dy_{nj}               ->  db = dy summed over the batch
         """
         if param_grads:
+            self._backward_without_input_grad(dy, param_grads)
+        return dy @ self._params["weight"]
+
+    def _backward_without_input_grad(self, dy, param_grads):
+        if param_grads:
             self._grads["weight"] += dy.T @ self._x
             if "bias" in self._grads:
                 self._grads["bias"] += dy.sum(axis=0)
-        return dy @ self._params["weight"]
 
     def _clear_cache(self):
         super()._clear_cache()

@@ -179,8 +179,12 @@ class Module:
         """The mode ``_forward`` runs in: the call's override if given, else this module's own."""
         return self.training if train is None else bool(train)
 
-    def backward(self, dy, param_grads: bool = True):
-        """dx = dL/dx from dy = dL/dy; adds dL/dtheta into ``grads`` unless ``param_grads`` is False."""
+    def backward(self, dy, param_grads: bool = True, input_grad: bool = True):
+        """dx = dL/dx from dy = dL/dy; adds dL/dtheta into ``grads`` unless ``param_grads`` is False.
+
+        ``input_grad=False`` says the caller will not use dx (a discriminator step: the data needs no gradient):
+        layers that can skip computing it do (Dense, Conv2d: one GEMM and a col2im fewer), and None is returned.
+        """
         if self._out_shape is None:
             raise RuntimeError(f"{self!r}: backward called before forward (nothing cached)")
         if not _is_array(dy):
@@ -197,7 +201,15 @@ class Module:
                 f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
                 f"{self._out_shape}"
             )
+        if not input_grad:
+            self._backward_without_input_grad(dy, param_grads)
+            return None
         return self._backward(dy, param_grads)
+
+    def _backward_without_input_grad(self, dy, param_grads: bool) -> None:
+        """The parameter gradients of backward alone. By default the whole backward, its dx thrown away."""
+        if param_grads:
+            self._backward(dy, param_grads)
 
     # -- gradient penalty support (see minigan/gradient_penalty.py) ---------------------------------------------
     supports_gradient_penalty = False

@@ -30,7 +30,7 @@ class _BatchNorm(Module):
         self._add_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
         self._add_buffer("running_var", xp.ones(num_features, dtype=dtype))
         self._add_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
-        self._x_hat = None
+        self._x = self._mu = None
 
     def __repr__(self):
         return f"{type(self).__name__}({self.num_features}, eps={self.eps}, momentum={self.momentum})"
@@ -47,25 +47,43 @@ class _BatchNorm(Module):
             self._fail(f"dtype {x.dtype} while its statistics are {self._buffers['running_mean'].dtype}")
 
     @staticmethod
-    def _axes(x):
-        return (0,) + tuple(range(2, x.ndim))
+    def _rows(a):
+        """a (N, C), (N, C, L) or (N, C, H, W) -> the (M, C) matrix of its values, one row per position.
+
+        A view when the channels are the fastest-moving axis in memory (minigan's convolutions return such arrays),
+        a copy otherwise. Every reduction and update below then runs over contiguous rows of C values.
+        """
+        if a.ndim == 2:
+            return a
+        return backend.array_module(a).moveaxis(a, 1, -1).reshape(-1, a.shape[1])
 
     @staticmethod
-    def _per_channel(v, ndim):
-        """(C,) -> (1, C, 1, ...) so that it broadcasts along axis 1."""
-        return v.reshape((1, -1) + (1,) * (ndim - 2))
+    def _unrows(rows, like):
+        """The inverse of _rows: (M, C) -> an array of ``like``'s shape (a view, channels fastest in memory)."""
+        if like.ndim == 2:
+            return rows
+        shape = (like.shape[0],) + like.shape[2:] + (like.shape[1],)
+        return backend.array_module(rows).moveaxis(rows.reshape(shape), -1, 1)
 
     def _forward(self, x, train):
-        axes, nd = self._axes(x), x.ndim
-        m = x.size // x.shape[1]
+        """y = x_hat gamma + beta computed as y = x scale + shift, scale = gamma / sigma, shift = beta - mu scale.
+
+        Only x, mu and 1/sigma are kept for backward (x_hat is never stored): x is the caller's array, so the layer
+        adds no activation-sized buffer of its own; x must not be changed in place before backward.
+        """
+        xp = backend.array_module(x)
+        X = self._rows(x)
+        m = X.shape[0]
         self._train_mode = train
         if train:
             if m < 2:
                 raise LayerInputError(
                     f"{self!r} needs more than one value per channel in training mode, got input {tuple(x.shape)}"
                 )
-            mu = x.mean(axis=axes)
-            var = x.var(axis=axes)
+            ones = xp.ones(m, dtype=X.dtype)
+            mu = (ones @ X) / m  # column sums as a matrix-vector product: one BLAS pass over X
+            centered = X - mu
+            var = xp.einsum("mc,mc->c", centered, centered) / m
             rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
             rm *= 1 - self.momentum
             rm += self.momentum * mu
@@ -74,14 +92,19 @@ class _BatchNorm(Module):
             self._buffers["num_batches_tracked"] += 1
         else:
             mu, var = self._buffers["running_mean"], self._buffers["running_var"]
-        xp = backend.array_module(x)
+            centered = X - mu
+        self._x, self._mu = X, mu
         self._inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        self._x_hat = (x - self._per_channel(mu, nd)) * self._per_channel(self._inv_std, nd)
-        if not self.affine:
-            return self._x_hat.copy()
-        return self._x_hat * self._per_channel(self._params["weight"], nd) + self._per_channel(
-            self._params["bias"], nd
-        )
+        if self.affine:
+            centered *= self._params["weight"] * self._inv_std
+            centered += self._params["bias"]
+        else:
+            centered *= self._inv_std
+        return self._unrows(centered, x)
+
+    def _normalized(self):
+        """x_hat = (x - mu) / sigma of the last forward, in the input's shape (recomputed; for tests and teaching)."""
+        return (self._x - self._mu) * self._inv_std
 
     def _backward(self, dy, param_grads):
         r"""Let g = dL/dx_hat = dy gamma, and <.> a mean over the M values of a channel.
@@ -93,26 +116,35 @@ class _BatchNorm(Module):
             dL/dx_i = (var + eps)^{-1/2} ( g_i - <g> - x_hat_i <g x_hat> ).
 
         Evaluation: mu and var are constants, so dL/dx_i = g_i (var + eps)^{-1/2}.
+
+        Computed per channel as an affine map of dy and x, so that no x_hat is ever formed. With k = gamma / sigma,
+        S1 = \sum dy and Sx = \sum dy x (two passes), \sum dy x_hat = (Sx - mu S1) / sigma and
+
+            dL/dx_i = k dy_i + b x_i + c,   b = -(k / sigma) <dy x_hat>,   c = -k <dy> - b mu.
         """
-        axes, nd = self._axes(dy), dy.ndim
-        x_hat = self._x_hat
-        if self.affine:
-            if param_grads:
-                self._grads["weight"] += (dy * x_hat).sum(axis=axes)
-                self._grads["bias"] += dy.sum(axis=axes)
-            g = dy * self._per_channel(self._params["weight"], nd)
-        else:
-            g = dy
-        inv_std = self._per_channel(self._inv_std, nd)
+        xp = backend.array_module(dy)
+        DY, X, mu, inv_std = self._rows(dy), self._x, self._mu, self._inv_std
+        m = DY.shape[0]
+        k = self._params["weight"] * inv_std if self.affine else inv_std
+        if not self._train_mode and not (self.affine and param_grads):
+            return self._unrows(DY * k, dy)
+        sum_dy = xp.ones(m, dtype=DY.dtype) @ DY
+        sum_dy_xhat = (xp.einsum("mc,mc->c", DY, X) - mu * sum_dy) * inv_std
+        if self.affine and param_grads:
+            self._grads["weight"] += sum_dy_xhat
+            self._grads["bias"] += sum_dy
         if not self._train_mode:
-            return g * inv_std
-        g_mean = g.mean(axis=axes, keepdims=True)
-        gx_mean = (g * x_hat).mean(axis=axes, keepdims=True)
-        return inv_std * (g - g_mean - x_hat * gx_mean)
+            return self._unrows(DY * k, dy)
+        b = -(k * inv_std) * (sum_dy_xhat / m)
+        c = -k * (sum_dy / m) - b * mu
+        DX = DY * k
+        DX += X * b
+        DX += c
+        return self._unrows(DX, dy)
 
     def _clear_cache(self):
         super()._clear_cache()
-        self._x_hat = None
+        self._x = self._mu = None
 
 
 class BatchNorm1d(_BatchNorm):

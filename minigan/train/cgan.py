@@ -165,10 +165,10 @@ class CGAN(GAN):
         D.zero_grad()
         real_logits = D(join_labels(x, self._onehot(y), how))
         loss_real, d_real = losses.minimax_real(real_logits)
-        D.backward(d_real)
+        D.backward(d_real, input_grad=False)  # the data needs no gradient: D's first layer skips dx
         fake_logits = D(join_labels(G(self.g_input(z, c_fake)), c_fake, how))
         loss_fake, d_fake = losses.minimax_fake(fake_logits)
-        D.backward(d_fake)
+        D.backward(d_fake, input_grad=False)
         self.opt_D.step()
         return {"loss_D": loss_real + loss_fake, "D(x)": losses.sigmoid(real_logits).mean(),
                 "D(G(z))": losses.sigmoid(fake_logits).mean()}

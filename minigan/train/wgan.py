@@ -44,9 +44,9 @@ class WGAN(Trainer):
         z = self.noise(m)
         f.zero_grad()
         loss_real, d_real = losses.wasserstein_real(f(x))
-        f.backward(d_real)
+        f.backward(d_real, input_grad=False)  # the data needs no gradient: the first layer skips dx
         loss_fake, d_fake = losses.wasserstein_fake(f(G(z)))
-        f.backward(d_fake)
+        f.backward(d_fake, input_grad=False)
         self.opt_D.step()
         clip_weights(f, self.c)
         loss = loss_real + loss_fake

@@ -48,9 +48,9 @@ class WGANGP(Trainer):
         x_hat = eps * x + (1 - eps) * x_tilde
         D.zero_grad()
         loss_real, d_real = losses.wasserstein_real(D(x))
-        D.backward(d_real)
+        D.backward(d_real, input_grad=False)  # the data needs no gradient: D's first layer skips dx
         loss_fake, d_fake = losses.wasserstein_fake(D(x_tilde))
-        D.backward(d_fake)
+        D.backward(d_fake, input_grad=False)
         penalty, norms = gradient_penalty(D, x_hat, self.lam)
         self.opt_D.step()
         return {"loss_D": loss_real + loss_fake + penalty, "wasserstein": -(loss_real + loss_fake),
