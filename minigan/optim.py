@@ -13,6 +13,7 @@ Update rules (g the gradient, theta the parameter, everything elementwise):
                              theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
 * RMSProp (Tieleman & Hinton 2012):  v <- a v + (1 - a) g^2;   theta <- theta - lr g / (sqrt(v) + eps)
 * Weight clipping (Arjovsky et al. 2017): theta <- clip(theta, -c, c) for every parameter of the critic.
+* LinearDecay: a schedule, lr_t = lr_0 (1 - t / T), applied as a trainer callback.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr}")
         self.model = model
         self.lr = float(lr)
+        self.initial_lr = self.lr  # what a schedule (LinearDecay) scales; load_state_dict restores lr, not this
         self.t = 0
         self.state: dict[str, dict[str, object]] = {}
 
@@ -59,8 +61,8 @@ class Optimizer:
         return {"lr": self.lr}
 
     def state_dict(self) -> dict:
-        """Step count, hyperparameters and state slots, as NumPy arrays keyed ``kind.param_name``."""
-        out = {"t": np.asarray(self.t)}
+        """Step count, initial and current hyperparameters and state slots, NumPy arrays keyed ``kind.param_name``."""
+        out = {"t": np.asarray(self.t), "initial_lr": np.asarray(self.initial_lr)}
         out.update({f"hp.{k}": np.asarray(v) for k, v in self.hyperparameters().items()})
         for kind, slots in self.state.items():
             for name, arr in slots.items():
@@ -81,7 +83,7 @@ class Optimizer:
         for key, value in state.items():
             if key.startswith("hp."):
                 hypers[key[3:]] = _as_hyper(value)
-            elif key != "t":
+            elif key not in ("t", "initial_lr"):
                 kind, name = key.split(".", 1)
                 if name not in params:
                     raise KeyError(f"{where}: no parameter named {name!r} in the model")
@@ -91,6 +93,8 @@ class Optimizer:
                 # a copy on the parameter's backend and dtype: never shared with the caller's arrays
                 slots.setdefault(kind, {})[name] = backend.to_backend(value, backend.backend_of(p), p.dtype).copy()
         self.t = int(state["t"])
+        if "initial_lr" in state:  # absent from checkpoints written before schedules existed
+            self.initial_lr = float(state["initial_lr"])
         for name, value in hypers.items():
             setattr(self, name, value)
         self.state = slots
@@ -170,6 +174,27 @@ class RMSProp(Optimizer):
         v *= self.alpha
         v += (1 - self.alpha) * (g * g)
         p -= self.lr * g / (backend.array_module(v).sqrt(v) + self.eps)
+
+
+class LinearDecay:
+    r"""lr_t = lr_0 (1 - t / T): every optimizer's learning rate falls linearly to 0 over T iterations.
+
+    The schedule of Gulrajani et al.'s image experiments (their ResNet runs decay Adam's rate linearly to 0). Use it
+    as a trainer callback: ``trainer.train(data, T, callbacks=[LinearDecay([opt_G, opt_D], T)])``. After iteration
+    t it sets the rate that iteration t + 1 will use, lr_0 (1 - t / T), so iteration t runs at lr_0 (1 - (t-1) / T)
+    and the last one at lr_0 / T. It reads t from the trainer and lr_0 from each optimizer's ``initial_lr`` (the
+    rate it was built with), so a run resumed from a checkpoint continues the same schedule.
+    """
+
+    def __init__(self, optimizers, iterations: int):
+        if iterations < 1:
+            raise ValueError(f"LinearDecay: iterations must be >= 1, got {iterations}")
+        self.optimizers, self.iterations = list(optimizers), int(iterations)
+
+    def __call__(self, trainer, record=None) -> None:
+        remaining = max(0.0, 1.0 - trainer.iterations_done / self.iterations)
+        for opt in self.optimizers:
+            opt.lr = opt.initial_lr * remaining
 
 
 def clip_weights(model, c: float) -> None:

@@ -339,7 +339,7 @@ def test_state_dict_contents(bk):
     opt.step()
     state = opt.state_dict()
     names = list(model.params)
-    assert set(state) == {"t", "hp.lr", "hp.betas", "hp.eps"} | {f"{kind}.{k}" for kind in ("exp_avg", "exp_avg_sq")
+    assert set(state) == {"t", "initial_lr", "hp.lr", "hp.betas", "hp.eps"} | {f"{kind}.{k}" for kind in ("exp_avg", "exp_avg_sq")
                                                                  for k in names}
     assert int(state["t"]) == 1 and float(state["hp.lr"]) == 2e-4 and tuple(state["hp.betas"]) == (0.5, 0.999)
     for k in names:
@@ -446,3 +446,66 @@ def test_state_follows_model_to_cupy(name):
     for k, p in moved.params.items():
         assert backend.backend_of(p) == "cupy"
         np.testing.assert_allclose(backend.to_numpy(p), straight.params[k], rtol=1e-12, atol=0, err_msg=k)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# LinearDecay: lr_t = lr_0 (1 - t / T), a trainer callback that survives a resume
+# --------------------------------------------------------------------------------------------------------------
+def _toy_wgan_gp(seed=0):
+    from minigan.models import toy_discriminator, toy_generator
+    from minigan.train import WGANGP
+
+    backend.seed(seed)
+    G, D = toy_generator(hidden=8), toy_discriminator(hidden=8)
+    opt_G, opt_D = optim.Adam(G, 1e-3, (0.0, 0.9)), optim.Adam(D, 2e-3, (0.0, 0.9))
+    return WGANGP(G, D, opt_G, opt_D, nz=2, m=16, n_critic=2, lam=0.1, seed=seed)
+
+
+def _ring_sampler():
+    from minigan.data import ring
+
+    return ring().sampler(backend.Random(7))
+
+
+def test_linear_decay_rates_per_iteration():
+    T = 5
+    trainer = _toy_wgan_gp()
+    used = []
+
+    def record_rates(tr, _):  # runs before the schedule: the rates iteration t has just used
+        used.append((tr.opt_G.lr, tr.opt_D.lr))
+
+    trainer.train(_ring_sampler(), T, callbacks=[record_rates, optim.LinearDecay([trainer.opt_G, trainer.opt_D], T)],
+                  progress=False)
+    for t, (lr_g, lr_d) in enumerate(used, start=1):
+        assert lr_g == pytest.approx(1e-3 * (1 - (t - 1) / T)) and lr_d == pytest.approx(2e-3 * (1 - (t - 1) / T))
+    assert trainer.opt_G.lr == 0 and trainer.opt_D.lr == 0  # after the last iteration
+
+
+def test_linear_decay_resumes_exactly(tmp_path):
+    """T/2 iterations, a checkpoint file, a fresh trainer built with the same rates, T/2 more: the same weights bit
+    for bit as T iterations in one go, and the decayed rate is restored from the checkpoint."""
+    from minigan import io
+
+    T = 6
+    straight = _toy_wgan_gp()
+    straight.train(_ring_sampler(), T, callbacks=[optim.LinearDecay([straight.opt_G, straight.opt_D], T)],
+                   progress=False)
+
+    first = _toy_wgan_gp()
+    data = _ring_sampler()
+    first.train(data, T // 2, callbacks=[optim.LinearDecay([first.opt_G, first.opt_D], T)], progress=False)
+    io.save_checkpoint(tmp_path / "half.npz", first)
+    resumed = _toy_wgan_gp(seed=3)
+    io.load_checkpoint(tmp_path / "half.npz", resumed)
+    assert resumed.opt_G.lr == pytest.approx(1e-3 * (1 - (T // 2) / T))
+    resumed.train(data, T - T // 2, callbacks=[optim.LinearDecay([resumed.opt_G, resumed.opt_D], T)],
+                  progress=False)
+    for net in ("G", "D"):
+        for k, p in getattr(resumed, net).params.items():
+            np.testing.assert_array_equal(p, getattr(straight, net).params[k], err_msg=f"{net}.{k}")
+
+
+def test_linear_decay_rejects_bad_length():
+    with pytest.raises(ValueError, match="iterations"):
+        optim.LinearDecay([], 0)
