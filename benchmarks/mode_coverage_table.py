@@ -65,9 +65,11 @@ ALGORITHMS = {
                                  betas=(0.5, 0.999), iterations=5_000),
     "WGAN (clipping)": dict(kind="wgan", opt="rmsprop", lr=5e-4, n_critic=5, c=0.1, iterations=5_000),
     "WGAN-GP": dict(kind="wgan-gp", opt="adam", lr=1e-4, betas=(0.0, 0.9), n_critic=5, lam=0.1, iterations=5_000),
+    "WGAN-GP (lr 1e-3, linear decay)": dict(kind="wgan-gp", opt="adam", lr=1e-3, betas=(0.0, 0.9), n_critic=5,
+                                            lam=0.1, iterations=20_000, decay=True),
 }
 SHORT = {"GAN (saturating)": "gan-sat", "GAN (non-saturating)": "gan-ns", "WGAN (clipping)": "wgan",
-         "WGAN-GP": "wgan-gp"}
+         "WGAN-GP": "wgan-gp", "WGAN-GP (lr 1e-3, linear decay)": "wgan-gp-decay"}
 MIXTURES = {"ring": ring, "grid": grid}
 
 # DESIGN.md, "2D toy mixtures and their evaluation": (modes covered, % high quality, source)
@@ -102,7 +104,9 @@ def run_one(algo: str, cfg: dict, mixture_name: str, seed: int, batch: int, hidd
     t0 = time.perf_counter()
     diverged = ""
     try:
-        trainer.train(mixture.sampler(backend.Random(seed + 1)), cfg["iterations"], progress=False)
+        schedule = [optim.LinearDecay([trainer.opt_G, trainer.opt_D], cfg["iterations"])] if cfg.get("decay") else []
+        trainer.train(mixture.sampler(backend.Random(seed + 1)), cfg["iterations"], callbacks=schedule,
+                      progress=False)
         score = score_generator(trainer.sample, mixture, N_SAMPLES)
     except TrainingDiverged as exc:  # reported as such, scored as nothing covered
         diverged, score = str(exc)[:120], None

@@ -69,7 +69,7 @@ class Conv2d(_ConvBase):
         kh, kw = _pair(kernel_size, "kernel_size", 1)
         super().__init__(in_channels, out_channels, (kh, kw), stride, padding, bias,
                          (out_channels, in_channels, kh, kw))
-        self._cols = None
+        self._x = None
 
     def __repr__(self):
         return (f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -87,50 +87,66 @@ class Conv2d(_ConvBase):
         return f"of shape (N, {self.in_channels}, H, W) with H + {2 * ph} >= {kh} and W + {2 * pw} >= {kw}"
 
     def _forward(self, x, train):
-        x = channels_last(x)
-        n = x.shape[0]
-        cols, (ho, wo) = im2col(x, self.kernel_size, self.stride, self.padding)
-        self._cols, self._x_shape, self._out_hw = cols, x.shape, (ho, wo)
-        y_rows = cols @ self._weight_matrix()
+        """Y_rows = cols W_m + 1 b^T, built chunk by chunk of the batch (:func:`batch_chunks`): each chunk's cols
+        is made, multiplied and dropped while it is still in cache. Only x (channels-last) is kept for backward,
+        not cols, which is kh*kw / (sh*sw) times larger (4x for DCGAN's 4x4 kernels of stride 2)."""
+        xp, x = backend.array_module(x), channels_last(x)
+        n, h, w, _ = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        ho, wo = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+        self._x, self._out_hw = x, (ho, wo)
+        w_m = self._weight_matrix()
+        y_rows = xp.empty((n * ho * wo, self.out_channels), dtype=x.dtype)
+        for b, rows in self._chunks(n, w_m.shape[0] * x.itemsize):
+            cols, _ = im2col(x[b], self.kernel_size, self.stride, self.padding)
+            xp.matmul(cols, w_m, out=y_rows[rows])
         if "bias" in self._params:
             y_rows += self._params["bias"]
         return channels_first(y_rows.reshape(n, ho, wo, -1))
 
+    def _chunks(self, n, bytes_per_row):
+        """(batch slice, slice of the matching rows of cols / Y_rows) for each chunk of the batch."""
+        ho, wo = self._out_hw
+        return [(b, slice(b.start * ho * wo, b.stop * ho * wo)) for b in batch_chunks(n, ho * wo * bytes_per_row)]
+
     def _backward(self, dy, param_grads):
-        r"""In GEMM form Y = C W_m + 1 b^T, with C = im2col(x) cached by forward:
+        r"""In GEMM form Y = C W_m + 1 b^T, with C = im2col(x):
 
         dL/dW_m = C^T dY,    dL/db = 1^T dY,    dL/dC = dY W_m^T,    dL/dx = col2im(dL/dC)
 
-        the last because x -> C is linear and col2im is its adjoint.
+        the last because x -> C is linear and col2im is its adjoint. Chunk by chunk of the batch, C remade from the
+        cached x: dL/dW_m = sum over chunks of C_chunk^T dY_chunk.
         """
-        dy_rows = channels_last(dy).reshape(-1, self.out_channels)
-        self._backward_without_input_grad(dy_rows, param_grads)
-        return channels_first(self._input_grad(dy_rows))
+        return channels_first(self._backward_chunks(dy, param_grads, input_grad=True))
 
     def _backward_without_input_grad(self, dy, param_grads):
-        """dL/dW_m and dL/db alone (dy as given to backward, or already as its (N*Ho*Wo, O) rows)."""
         if param_grads:
-            dy_rows = dy if dy.ndim == 2 else channels_last(dy).reshape(-1, self.out_channels)
-            self._add_weight_grad(self._cols.T @ dy_rows)
+            self._backward_chunks(dy, param_grads, input_grad=False)
+
+    def _backward_chunks(self, dy, param_grads, input_grad):
+        xp = backend.array_module(dy)
+        dy_rows = channels_last(dy).reshape(-1, self.out_channels)
+        x = self._x
+        n, h, w, c = x.shape
+        (ph, pw), w_m = self.padding, self._weight_matrix()
+        dw_m = xp.zeros_like(w_m) if param_grads else None
+        dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dy.dtype) if input_grad else None
+        for b, rows in self._chunks(n, w_m.shape[0] * dy.itemsize):
+            if param_grads:
+                cols, _ = im2col(x[b], self.kernel_size, self.stride, self.padding)
+                dw_m += cols.T @ dy_rows[rows]
+            if input_grad:
+                col2im(dy_rows[rows] @ w_m.T, (b.stop - b.start, h, w, c), self.kernel_size, self.stride,
+                       self.padding, self._out_hw, out=dxpad[b])
+        if param_grads:
+            self._add_weight_grad(dw_m)
             if "bias" in self._grads:
                 self._grads["bias"] += dy_rows.sum(axis=0)
-
-    def _input_grad(self, dy_rows):
-        """dL/dx = col2im(dY W_m^T), batch chunk by batch chunk (:func:`batch_chunks`), into one padded buffer."""
-        xp = backend.array_module(dy_rows)
-        n, h, w, c = self._x_shape
-        (ph, pw), (ho, wo) = self.padding, self._out_hw
-        w_t = self._weight_matrix().T
-        xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dy_rows.dtype)
-        for b in batch_chunks(n, ho * wo * w_t.shape[1] * dy_rows.itemsize):
-            rows = slice(b.start * ho * wo, b.stop * ho * wo)
-            col2im(dy_rows[rows] @ w_t, (b.stop - b.start, h, w, c), self.kernel_size, self.stride, self.padding,
-                   self._out_hw, out=xpad[b])
-        return xpad[:, ph : ph + h, pw : pw + w, :]
+        return dxpad[:, ph : ph + h, pw : pw + w, :] if input_grad else None
 
     def _clear_cache(self):
         super()._clear_cache()
-        self._cols = None
+        self._x = None
 
     supports_gradient_penalty = True
 
