@@ -18,6 +18,8 @@ Update rules (g the gradient, theta the parameter, everything elementwise):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from minigan import backend
@@ -143,16 +145,24 @@ class Adam(Optimizer):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
 
     def _update(self, name, p, g):
-        b1, b2 = self.betas
+        """The update rule of the module docstring, in place with one temporary u. The bias corrections are folded
+        into scalars: lr m_hat / (sqrt(v_hat) + eps) = (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+        xp, (b1, b2) = backend.array_module(p), self.betas
         m = self._slot("exp_avg", name, p)
         v = self._slot("exp_avg_sq", name, p)
+        u = xp.multiply(g, 1 - b1, dtype=p.dtype)
         m *= b1
-        m += (1 - b1) * g
+        m += u  # m <- b1 m + (1 - b1) g
+        xp.multiply(g, g, out=u)
+        u *= 1 - b2
         v *= b2
-        v += (1 - b2) * (g * g)
-        m_hat = m / (1 - b1**self.t)
-        v_hat = v / (1 - b2**self.t)
-        p -= self.lr * m_hat / (backend.array_module(v).sqrt(v_hat) + self.eps)
+        v += u  # v <- b2 v + (1 - b2) g^2
+        xp.sqrt(v, out=u)
+        u *= 1 / math.sqrt(1 - b2**self.t)
+        u += self.eps  # u = sqrt(v_hat) + eps
+        xp.divide(m, u, out=u)
+        u *= self.lr / (1 - b1**self.t)
+        p -= u
 
 
 class RMSProp(Optimizer):
