@@ -75,7 +75,7 @@ def step_gflop(batch: int) -> float:
     g_f = sum(layer_gflop(*s) for s in g_shapes)
     d_f = sum(layer_gflop(*s) for s in d_shapes)
     d_first = layer_gflop(*d_shapes[0])
-    # D step: G fwd; D fwd + bwd (dW and dx, but D's first dx is wasted work we skip counting) on real and fake
+    # D step: G fwd; D fwd + bwd (dW and dx, except D's first layer's dx: not needed, not computed) on real and fake
     d_step = g_f + 2 * (d_f + 2 * d_f - d_first)
     # G step: G fwd, D fwd, D bwd for dx only, G bwd (dW; its first layer's dx is not needed)
     g_step = g_f + d_f + d_f + (2 * g_f - layer_gflop(*g_shapes[0]))

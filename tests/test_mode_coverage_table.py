@@ -10,9 +10,9 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-import mode_coverage_table as mct  # noqa: E402
+import mode_coverage_table as mct
 
-from minigan import optim  # noqa: E402
+from minigan import optim
 
 
 def test_runs_scores_writes_and_merges(tmp_path, capsys):
