@@ -185,8 +185,6 @@ def cmd_train(args) -> int:
     trainer = run.trainer
     remaining = iterations - trainer.iterations_done
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    print(f"minigan: {args.model} ({type(trainer).__name__}, batch {trainer.m}) on {run.data_source}; "
-          f"backend {backend.name()}; iterations {trainer.iterations_done} -> {iterations}; writing to {out}")
 
     sample_every = args.sample_every or max(1, iterations // 10)
     checkpoint_every = args.checkpoint_every or sample_every
@@ -203,7 +201,10 @@ def cmd_train(args) -> int:
     from minigan.train import every
 
     status = 0
-    with _CtrlC() as ctrl_c:
+    with _CtrlC() as ctrl_c:  # entered before the first line is printed: a Ctrl-C from then on saves a checkpoint
+        print(f"minigan: {args.model} ({type(trainer).__name__}, batch {trainer.m}) on {run.data_source}; "
+              f"backend {backend.name()}; iterations {trainer.iterations_done} -> {iterations}; writing to {out}",
+              flush=True)
         try:
             if remaining > 0:
                 trainer.train(run.sample_data, remaining, progress=not args.no_progress, desc=args.model,

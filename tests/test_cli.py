@@ -147,6 +147,12 @@ def test_unavailable_cupy_backend_is_one_line(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------------------------
 # checkpoints, resume, Ctrl-C
 # ---------------------------------------------------------------------------------------------------------------
+def assert_same_run(a, b):
+    """Two toy run folders hold the same history (times aside) and the same final samples."""
+    assert history_without_time(a) == history_without_time(b)
+    assert np.array_equal(np.load(a / "samples.npy"), np.load(b / "samples.npy"))
+
+
 def history_without_time(out):
     with open(out / "history.csv", newline="") as fh:
         return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(fh)]
@@ -170,8 +176,7 @@ def test_resume_continues_exactly(tmp_path, model):
     assert run_main(["train", model, "--iterations", "10", "--batch-size", "32", "--out", str(resumed),
                      "--no-progress"]) == 0
     assert run_main(train_args(resumed, model, "--resume")) == 0
-    assert history_without_time(resumed) == history_without_time(straight)
-    assert np.array_equal(np.load(resumed / "samples.npy"), np.load(straight / "samples.npy"))
+    assert_same_run(resumed, straight)
 
 
 def test_resume_refuses_another_model(tmp_path, capsys):
@@ -183,11 +188,9 @@ def test_resume_refuses_another_model(tmp_path, capsys):
     assert "'gan-toy' run, not 'wgan-toy'" in err
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys):
-    """SIGINT during iteration 4 (from inside the data sampler): the iteration finishes, the checkpoint holds 4
-    iterations, the exit status is 130; --resume then ends where an uninterrupted run ends."""
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    assert run_main(train_args(straight, "gan-toy")) == 0
+def interrupt_at_batch(monkeypatch, k):
+    """Make the next CLI run send itself SIGINT while drawing its k-th data batch (inside an iteration, as a user's
+    Ctrl-C would land). Returns a function that undoes the patch."""
     build_run = recipes.build_run
 
     def interrupted_run(*args, **kwargs):
@@ -196,7 +199,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, c
 
         def sample_data(m):
             calls.append(m)
-            if len(calls) == 4:
+            if len(calls) == k:
                 os.kill(os.getpid(), signal.SIGINT)
             return sample(m)
 
@@ -204,10 +207,19 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, c
         return run
 
     monkeypatch.setattr(recipes, "build_run", interrupted_run)
+    return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys):
+    """SIGINT during iteration 4 (from inside the data sampler): the iteration finishes, the checkpoint holds 4
+    iterations, the exit status is 130; --resume then ends where an uninterrupted run ends."""
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert run_main(train_args(straight, "gan-toy")) == 0
+    restore = interrupt_at_batch(monkeypatch, 4)
     assert run_main(train_args(stopped, "gan-toy")) == EXIT_INTERRUPTED
     assert "--resume" in capsys.readouterr().err
     assert read_checkpoint(stopped / "checkpoint.npz")["meta"]["iterations_done"] == 4
-    monkeypatch.setattr(recipes, "build_run", build_run)
+    restore()
     assert run_main(train_args(stopped, "gan-toy", "--resume")) == 0
     assert history_without_time(stopped) == history_without_time(straight)
 
@@ -371,31 +383,15 @@ def test_decayed_run_resumes_exactly(tmp_path, monkeypatch):
     checkpoint, no flags repeated), ends as the uninterrupted run: the schedule runs to the same target."""
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run_main(decay_args(straight, 8)) == 0
-    build_run = recipes.build_run
-
-    def interrupted_run(*args, **kwargs):
-        run = build_run(*args, **kwargs)
-        sample, calls = run.sample_data, []
-
-        def sample_data(m):
-            calls.append(m)
-            if len(calls) == 13:  # n_critic = 5 batches per iteration: this is iteration 3
-                os.kill(os.getpid(), signal.SIGINT)
-            return sample(m)
-
-        run.sample_data = sample_data
-        return run
-
-    monkeypatch.setattr(recipes, "build_run", interrupted_run)
+    restore = interrupt_at_batch(monkeypatch, 13)  # n_critic = 5 batches per iteration: this is iteration 3
     assert run_main(decay_args(stopped, 8)) == EXIT_INTERRUPTED
     ckpt = read_checkpoint(stopped / "checkpoint.npz")
     assert ckpt["meta"]["iterations_done"] == 3
     assert float(ckpt["trainer"]["opt_G"]["hp.lr"]) == pytest.approx(1e-3 * (1 - 3 / 8))  # the rate of iteration 4
-    monkeypatch.setattr(recipes, "build_run", build_run)
+    restore()
     assert run_main(["train", "wgan-gp-toy", "--batch-size", "32", "--out", str(stopped), "--no-progress",
                      "--resume"]) == 0
-    assert history_without_time(stopped) == history_without_time(straight)
-    assert np.array_equal(np.load(stopped / "samples.npy"), np.load(straight / "samples.npy"))
+    assert_same_run(stopped, straight)
 
 
 def test_resume_refuses_other_lr_settings_and_bad_lr(tmp_path, capsys):
