@@ -3,6 +3,8 @@ fall back to Agg)."""
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -61,7 +63,7 @@ def scatter_2d(samples, means=None, std=None, title: str = "", ax=None, path=Non
             for mu in means:
                 ax.add_patch(plt.Circle(mu, 3 * std, color="tab:red", fill=False, lw=0.6))
     ax.set_aspect("equal")
-    ax.set_title(title, fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=8)  # a long title wraps instead of leaving the figure
     ax.legend(loc="upper right", fontsize=7)
     if own:
         fig.tight_layout()
