@@ -181,7 +181,7 @@ class CGAN(GAN):
         x_fake = G(self.g_input(z, c_fake))
         loss_G, d_scores = loss_fn(D(join_labels(x_fake, c_fake, how)))
         d_joined = D.backward(d_scores, param_grads=False)  # dL/d[G(z), c]; D is not updated in this step
-        G.backward(split_labels(d_joined, x_fake.shape, how))
+        G.backward(split_labels(d_joined, x_fake.shape, how), input_grad=False)  # [z, c] needs no gradient
         self.opt_G.step()
         return {"loss_G": loss_G}
 

@@ -58,7 +58,7 @@ class Trainer:
         G.zero_grad()
         loss_G, d_scores = loss_fn(D(G(z)))
         d_x = D.backward(d_scores, param_grads=False)  # only dL/dG(z); D is not updated in this step
-        G.backward(d_x)
+        G.backward(d_x, input_grad=False)  # z needs no gradient: G's first layer skips dx
         self.opt_G.step()
         return {"loss_G": loss_G}
 
