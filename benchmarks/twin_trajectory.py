@@ -226,6 +226,11 @@ def trajectory(steps: int = 30, batch: int = 64, dtype=np.float64, seed: int = 0
     return rows
 
 
+def _shown(rows):
+    """The rows a printed table shows: steps 1, 2, 5, every 5th, and the last."""
+    return [r for r in rows if r["step"] in (1, 2, 5) or r["step"] % 5 == 0 or r["step"] == len(rows)]
+
+
 def main(argv=None):
     import torch
 
@@ -255,21 +260,19 @@ def main(argv=None):
         print("| step | loss_D | rel diff loss_D | loss_G | rel diff loss_G | max rel diff params | max rel diff BN stats "
               "| cancelled biases: max abs diff (max abs value) |")
         print("|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            if r["step"] in (1, 2, 5) or r["step"] % 5 == 0 or r["step"] == len(rows):
-                print(f"| {r['step']} | {r['loss_D']:.6f} | {r['rel_loss_D']:.1e} | {r['loss_G']:.6f} | "
-                      f"{r['rel_loss_G']:.1e} | {r['rel_params']:.1e} | {r['rel_buffers']:.1e} | "
-                      f"{r['abs_cancelled_bias']:.1e} ({r['max_cancelled_bias']:.1e}) |")
+        for r in _shown(rows):
+            print(f"| {r['step']} | {r['loss_D']:.6f} | {r['rel_loss_D']:.1e} | {r['loss_G']:.6f} | "
+                  f"{r['rel_loss_G']:.1e} | {r['rel_params']:.1e} | {r['rel_buffers']:.1e} | "
+                  f"{r['abs_cancelled_bias']:.1e} ({r['max_cancelled_bias']:.1e}) |")
         if rows and "ref_rel_params_torch" in rows[0]:
             print(f"\n{name} against a float64 torch twin started from the same float32 weights and fed the same "
                   "inputs (the drift float32 arithmetic alone causes)")
             print("| step | loss_D: minigan vs f64 | loss_D: torch vs f64 | params: minigan vs f64 | "
                   "params: torch vs f64 |")
             print("|---|---|---|---|---|")
-            for r in rows:
-                if r["step"] in (1, 2, 5) or r["step"] % 5 == 0 or r["step"] == len(rows):
-                    print(f"| {r['step']} | {r['ref_rel_loss_D_minigan']:.1e} | {r['ref_rel_loss_D_torch']:.1e} | "
-                          f"{r['ref_rel_params_minigan']:.1e} | {r['ref_rel_params_torch']:.1e} |")
+            for r in _shown(rows):
+                print(f"| {r['step']} | {r['ref_rel_loss_D_minigan']:.1e} | {r['ref_rel_loss_D_torch']:.1e} | "
+                      f"{r['ref_rel_params_minigan']:.1e} | {r['ref_rel_params_torch']:.1e} |")
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             names = list(dict.fromkeys(k for r in all_rows for k in r))

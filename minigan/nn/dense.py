@@ -45,8 +45,7 @@ class Dense(Module):
         dL/dW_{ji} = \sum_n dy_{nj} x_{ni}        ->  dW = dy^T x
         dL/db_j    = \sum_n dy_{nj}               ->  db = dy summed over the batch
         """
-        if param_grads:
-            self._backward_without_input_grad(dy, param_grads)
+        self._backward_without_input_grad(dy, param_grads)
         return dy @ self._params["weight"]
 
     def _backward_without_input_grad(self, dy, param_grads):
