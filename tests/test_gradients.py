@@ -454,13 +454,16 @@ def test_checker_catches_conv_transpose2d_rotated_kernel(bk, monkeypatch):
     real = nn.ConvTranspose2d._backward
 
     def rotated(self, dy, param_grads):
+        # backward reads the weight matrix that forward cached: swap in the rotated kernel's matrix for it
         w = self._params["weight"]
-        saved = w.copy()
-        w[...] = saved[:, :, ::-1, ::-1]
+        saved_w, saved_w_m = w.copy(), self._w_m
+        w[...] = saved_w[:, :, ::-1, ::-1]
+        self._w_m = self._weight_matrix()
+        w[...] = saved_w
         try:
             return real(self, dy, param_grads)  # dW and db do not read the weight: only dx is wrong
         finally:
-            w[...] = saved
+            self._w_m = saved_w_m
 
     monkeypatch.setattr(nn.ConvTranspose2d, "_backward", rotated)
     _expect_caught("ConvTranspose2d dx rotated kernel", layer, x, "input", rng)
@@ -780,3 +783,24 @@ def test_convolutions_in_batch_chunks_equal_one_piece(bk, monkeypatch):
         assert len(conv.batch_chunks(shape[0], 10)) == shape[0]  # really one image per chunk
         assert gradcheck(layer, x).worst_error < 1e-6
         monkeypatch.undo()
+
+
+@CHECK
+@given(n=st.integers(1, 2), c=st.sampled_from([1, 3, 8, 9]), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+       h=st.integers(1, 7), w=st.integers(1, 8), seed=seeds)
+def test_col2im_matches_a_naive_scatter_add(bk, n, c, kh, kw, sh, sw, ph, pw, h, w, seed):
+    """col2im adds every entry of cols back to the pixel it came from, on both of its paths: the plain one (one
+    strided add per kernel offset) and the one that adds sw kernel columns at once (C >= 8, sw dividing kw and the
+    padded width). The configurations drawn reach both."""
+    from minigan.nn.im2col import col2im, output_size
+
+    assume(h + 2 * ph >= kh and w + 2 * pw >= kw)
+    ho, wo = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    cols = np.random.default_rng(seed).standard_normal((n * ho * wo, kh * kw * c))
+    expected = np.zeros((n, h + 2 * ph, w + 2 * pw, c))
+    for row, (i_n, p, q) in enumerate(np.ndindex(n, ho, wo)):
+        for col, (i, j) in enumerate(np.ndindex(kh, kw)):
+            expected[i_n, p * sh + i, q * sw + j, :] += cols[row, col * c : (col + 1) * c]
+    got = bk.to_numpy(col2im(bk.asarray(cols), (n, h, w, c), (kh, kw), (sh, sw), (ph, pw), (ho, wo)))
+    np.testing.assert_allclose(got, expected[:, ph : ph + h, pw : pw + w, :], rtol=1e-12, atol=1e-12)

@@ -106,16 +106,30 @@ def col2im(cols, x_shape, kernel, stride, padding, out_hw, out=None):
 
     ``out``: a zeroed padded buffer (N, H + 2 ph, W + 2 pw, C) to accumulate into (e.g. a batch slice of a larger
     one); by default a new one.
+
+    Each strided add moves runs of C contiguous numbers. When the stride divides the kernel width and the padded
+    width, the sw kernel columns j = sw v + b (b < sw) of one kernel row land on sw neighbouring pixels, so they
+    are added together as one run of sw*C numbers: kh*kw/sw adds instead of kh*kw, with half the loop overhead for
+    the DCGAN's stride 2 (its col2im at batch 64 took 0.34 instead of 0.45 ms per 10-image chunk). With few channels
+    the runs are short either way and the plain loop is faster.
     """
     xp = backend.array_module(cols)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     n, h, w, c = x_shape
     ho, wo = out_hw
-    cols6 = cols.reshape(n, ho, wo, kh, kw, c)
     xpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=cols.dtype) if out is None else out
-    for i in range(kh):
-        for j in range(kw):
-            xpad[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :] += cols6[:, :, :, i, j, :]
+    if c >= 8 and kw % sw == 0 and (w + 2 * pw) % sw == 0 and xpad.flags.c_contiguous:
+        # xpad[n, r, sw Q + b, c] viewed as xpad_runs[n, r, Q, (b, c)]; cols[.., (i, j = sw v + b, c)] likewise
+        runs = xpad.reshape(n, h + 2 * ph, (w + 2 * pw) // sw, sw * c)
+        cols6 = cols.reshape(n, ho, wo, kh, kw // sw, sw * c)
+        for i in range(kh):
+            for v in range(kw // sw):
+                runs[:, i : i + sh * ho : sh, v : v + wo, :] += cols6[:, :, :, i, v, :]
+    else:
+        cols6 = cols.reshape(n, ho, wo, kh, kw, c)
+        for i in range(kh):
+            for j in range(kw):
+                xpad[:, i : i + sh * ho : sh, j : j + sw * wo : sw, :] += cols6[:, :, :, i, j, :]
     if ph == 0 and pw == 0:
         return xpad
     return xpad[:, ph : ph + h, pw : pw + w, :]
