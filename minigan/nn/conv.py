@@ -249,7 +249,7 @@ class ConvTranspose2d(_ConvBase):
             rows = slice(b.start * h * w, b.stop * h * w)
             if param_grads:
                 dw_m_t += self._x_rows[rows].T @ dcols
-            dx_rows[rows] = dcols @ w_m
+            xp.matmul(dcols, w_m, out=dx_rows[rows])
         if param_grads:
             self._add_weight_grad(dw_m_t)
             if "bias" in self._grads:
