@@ -3,13 +3,19 @@ is present, and on its PyTorch twin when torch is installed, all in one process,
 
     minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers]
 
-What is timed (median over ``steps`` after ``warmup``; on a GPU the device is synchronised before every clock):
+What is timed (after ``warmup`` rounds; on a GPU the device is synchronised before every clock):
 
-* the step: one iteration of :class:`minigan.train.GAN` with k = 1 and Adam(2e-4, (0.5, 0.999)): D on a real
+* the step, ``steps`` rounds, each round one minigan step, one product of the GEMM peak and one twin step, in
+  turn (:func:`interleaved_times`): the machines drift, and measurements taken seconds apart compare fairly.
+  Reported: the median step of each; minigan / twin as the median of the round-by-round ratios; the share of peak
+  as the median over rounds of minigan's GFLOP/s over that round's GEMM rate.
+  The step is one iteration of :class:`minigan.train.GAN` with k = 1 and Adam(2e-4, (0.5, 0.999)): D on a real
   batch and on a fake batch G(z), then G through D with fresh z (non-saturating loss, D's parameter gradients
   skipped). The torch twin does exactly the same work (fresh z, D frozen in the G step, BCE with logits, Adam);
-* every layer's forward and backward, in the step's training mode, on the backend and on the twin;
-* the backend's float32 GEMM peak (``a @ b``, 2048 x 2048 x 2048), for the share of peak;
+* every layer's forward and backward (median over ``steps``), in the step's training mode, on the backend and on
+  the twin;
+* the backend's float32 GEMM peak (``a @ b``, 2048 x 2048 x 2048): the best of 5 products before the steps and of
+  the products between them;
 * the peak memory of a NumPy step (``tracemalloc``, which NumPy reports its buffers to) against what the step
   needs at least: parameters, gradients and Adam's two moments, plus every layer output of G and D cached for
   backward at once.
@@ -98,17 +104,51 @@ def _median_time(fn, steps: int, warmup: int, sync) -> float:
     return statistics.median(times)
 
 
-def gemm_peak(xp, sync, n: int = 2048, repeats: int = 5) -> float:
-    """float32 GEMM GFLOP/s of an array library (NumPy, CuPy, or torch on a device, given as ``xp``): the best
-    of ``repeats`` products of n x n matrices."""
+def interleaved_times(fns, syncs, steps: int, warmup: int) -> list[list[float]]:
+    """Seconds of one call of each function per round, ``steps`` rounds after ``warmup``; ``syncs[i]`` is called
+    after fns[i] before the clock is read.
+
+    These machines drift: the same step measured minutes apart differs by 20 to 40% on the 2-core machine. Taking
+    minigan's step, the GEMM of the peak and the twin's step in turn, round after round, puts the three within a
+    second of each other, so that their ratios, taken round by round, are not the ratio of two moments. Each timed
+    call follows an untimed call of the same function: a thread pool that has just worked keeps its threads
+    spinning for a while (OpenBLAS's for about 0.1 s), and in a first run interleaved call by call, torch's step
+    measured 210 ms right after NumPy's GEMM against 130 ms on its own. The untimed call lets the other library's
+    threads go idle, as they are when one library runs alone.
+    """
+    for _ in range(warmup):
+        for fn, sync in zip(fns, syncs):
+            fn()
+            sync()
+    times = [[] for _ in fns]
+    for _ in range(steps):
+        for fn, sync, record in zip(fns, syncs, times):
+            fn()  # settle (see above)
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            record.append(time.perf_counter() - t0)
+    return times
+
+
+def gemm_product(xp, n: int = 2048):
+    """The peak's product ``a @ b`` of two n x n float32 matrices of an array library (NumPy, CuPy, or torch on a
+    device, given as ``xp``), as a function of no arguments."""
     rng = np.random.default_rng(0)
     a, b = (xp.asarray(rng.standard_normal((n, n), dtype=np.float32)) for _ in range(2))
-    a @ b
+    return lambda: a @ b
+
+
+def gemm_peak(xp, sync, n: int = 2048, repeats: int = 5) -> float:
+    """float32 GEMM GFLOP/s of an array library: the best of ``repeats`` :func:`gemm_product` calls."""
+    product = gemm_product(xp, n)
+    product()
     sync()
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
-        a @ b
+        product()
         sync()
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best / 1e9
@@ -129,9 +169,10 @@ def minigan_trainer(batch: int, seed: int = 0):
     return trainer, (lambda m: real)
 
 
-def minigan_step_time(batch: int, steps: int, warmup: int) -> float:
+def minigan_step(batch: int):
+    """One canonical training step of minigan, as a function of no arguments."""
     trainer, data = minigan_trainer(batch)
-    return _median_time(lambda: trainer.iteration(data), steps, warmup, backend.synchronize)
+    return lambda: trainer.iteration(data)
 
 
 def minigan_memory(batch: int) -> tuple[int, int]:
@@ -196,8 +237,8 @@ def _torch_sync(torch, device):
     return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
 
-def torch_step_time(torch, batch: int, steps: int, warmup: int, device: str) -> float:
-    """The twin's GAN iteration: the same work as :func:`minigan_step_time`."""
+def torch_step(torch, batch: int, device: str):
+    """The twin's GAN iteration, the same work as :func:`minigan_step`, as a function of no arguments."""
     backend.seed(0)
     tg, td = torch_twins(torch, dcgan_mnist_generator(), dcgan_mnist_discriminator(), device)
     opt_g = torch.optim.Adam(tg.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -221,7 +262,7 @@ def torch_step_time(torch, batch: int, steps: int, warmup: int, device: str) -> 
             p.requires_grad_(True)
         opt_g.step()
 
-    return _median_time(step, steps, warmup, _torch_sync(torch, device))
+    return step
 
 
 def torch_layer_times(torch, batch: int, steps: int, warmup: int, device: str) -> list[dict]:
@@ -303,12 +344,20 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
             for batch in batches:
                 progress(f"minigan bench: {name}, batch {batch}")
                 work = step_gflop(batch)
-                t = minigan_step_time(batch, steps, warmup)
-                row = {"backend": name, "batch": batch, "minigan_s": t, "gflop": work,
-                       "minigan_gflops": work / t, "share_of_peak": work / t / peak}
+                fns, syncs = [minigan_step(batch), gemm_product(xp, gemm_size)], [backend.synchronize] * 2
                 if twin_ok:
-                    tt = torch_step_time(torch, batch, steps, warmup, device)
-                    row.update({"twin": f"torch-{device}", "torch_s": tt, "ratio_minigan_over_torch": t / tt})
+                    fns.append(torch_step(torch, batch, device))
+                    syncs.append(_torch_sync(torch, device))
+                ours, gemm, *theirs = (np.array(t) for t in interleaved_times(fns, syncs, steps, warmup))
+                gemm_rate = 2 * gemm_size**3 / gemm / 1e9  # this machine's GEMM rate, round by round
+                peak = max(peak, float(gemm_rate.max()))
+                t = float(np.median(ours))
+                row = {"backend": name, "batch": batch, "minigan_s": t, "gflop": work, "minigan_gflops": work / t,
+                       "share_of_peak": float(np.median(work / ours / gemm_rate))}
+                if twin_ok:
+                    tt = float(np.median(theirs[0]))
+                    row.update({"twin": f"torch-{device}", "torch_s": tt,
+                                "ratio_minigan_over_torch": float(np.median(ours / theirs[0]))})
                 if memory and name == "numpy":
                     peak_bytes, needed = minigan_memory(batch)
                     row.update({"peak_mib": peak_bytes / 2**20, "needed_mib": needed / 2**20,
@@ -322,6 +371,7 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
                         if b is not None:
                             a.update({"torch_forward_s": b["forward_s"], "torch_backward_s": b["backward_s"]})
                         result["layers"].append(a)
+            result["gemm_peak_gflops"][name] = peak
     finally:
         backend.use(previous)
     return result
@@ -344,8 +394,10 @@ def markdown(result: dict) -> str:
     lines = [f"machine: {json.dumps(m)}", "",
              f"GEMM peak (float32, {result['gemm_size']}^3): " + ", ".join(f"{k} {v:.0f} GFLOP/s"
                                                          for k, v in result["gemm_peak_gflops"].items()), "",
-             "| backend | batch | minigan step (ms) | twin step (ms) | minigan / twin | GFLOP | GFLOP/s | share of "
-             "peak | peak memory / needed |", "|---|---|---|---|---|---|---|---|---|"]
+             ("Steps: medians over rounds of one minigan step, one GEMM and one twin step in turn; minigan / twin "
+              "and the share of peak are medians of the round-by-round ratios."), "",
+             ("| backend | batch | minigan step (ms) | twin step (ms) | minigan / twin | GFLOP | GFLOP/s | share of "
+              "peak | peak memory / needed |"), "|---|---|---|---|---|---|---|---|---|"]
     for r in result["steps"]:
         twin = f"{1e3 * r['torch_s']:.1f}" if "torch_s" in r else "-"
         ratio = f"{r['ratio_minigan_over_torch']:.2f}x" if "torch_s" in r else "-"
