@@ -50,3 +50,15 @@ def test_cli_json_is_one_object():
     summary = json.loads(out.getvalue())
     assert summary["numpy"] and summary["machine"]
     assert summary["steps"]["numpy"]["2"]["step_s"] > 0
+
+
+def test_interleaved_times_takes_the_functions_in_turn_each_after_an_untimed_call():
+    """Round by round, every function runs twice in a row (an untimed settling call, then the timed one) before the
+    next function runs; warm-up rounds run each once; one time per function and round comes back."""
+    calls, synced = [], []
+    fns = [lambda name=name: calls.append(name) for name in "abc"]
+    syncs = [lambda name=name: synced.append(name) for name in "abc"]
+    times = bench.interleaved_times(fns, syncs, steps=2, warmup=1)
+    assert "".join(calls) == "abc" + "aabbcc" * 2
+    assert synced == calls  # every call is synchronised before the next one starts
+    assert [len(t) for t in times] == [2, 2, 2] and all(s >= 0 for t in times for s in t)
