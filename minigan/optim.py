@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, parallel
 
 
 class Optimizer:
@@ -53,8 +53,9 @@ class Optimizer:
         """One update of every parameter from its current gradient."""
         self.t += 1
         grads = self.model.grads
-        for name, p in self.model.params.items():
-            self._update(name, p, grads[name])
+        with parallel.blas_single_threaded():  # as Module.forward does: minigan's threads, not BLAS's
+            for name, p in self.model.params.items():
+                self._update(name, p, grads[name])
 
     def _update(self, name, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -150,19 +151,24 @@ class Adam(Optimizer):
         xp, (b1, b2) = backend.array_module(p), self.betas
         m = self._slot("exp_avg", name, p)
         v = self._slot("exp_avg_sq", name, p)
-        u = xp.multiply(g, 1 - b1, dtype=p.dtype)
-        m *= b1
-        m += u  # m <- b1 m + (1 - b1) g
-        xp.multiply(g, g, out=u)
-        u *= 1 - b2
-        v *= b2
-        v += u  # v <- b2 v + (1 - b2) g^2
-        xp.sqrt(v, out=u)
-        u *= 1 / math.sqrt(1 - b2**self.t)
-        u += self.eps  # u = sqrt(v_hat) + eps
-        xp.divide(m, u, out=u)
-        u *= self.lr / (1 - b1**self.t)
-        p -= u
+        step_size, root_correction = self.lr / (1 - b1**self.t), 1 / math.sqrt(1 - b2**self.t)
+
+        def adam(p, g, m, v):  # on one block of rows (minigan.parallel.over_batch: one block per thread)
+            u = xp.multiply(g, 1 - b1, dtype=p.dtype)
+            m *= b1
+            m += u  # m <- b1 m + (1 - b1) g
+            xp.multiply(g, g, out=u)
+            u *= 1 - b2
+            v *= b2
+            v += u  # v <- b2 v + (1 - b2) g^2
+            xp.sqrt(v, out=u)
+            u *= root_correction
+            u += self.eps  # u = sqrt(v_hat) + eps
+            xp.divide(m, u, out=u)
+            u *= step_size
+            p -= u
+
+        parallel.over_batch(adam, p, g, m, v)
 
 
 class RMSProp(Optimizer):

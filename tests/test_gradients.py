@@ -195,7 +195,7 @@ def _chunk_batches(chunked: bool, monkeypatch):
     from minigan.nn.im2col import batch_chunks
 
     if chunked:
-        monkeypatch.setattr(conv, "batch_chunks", lambda n, size: batch_chunks(n, size, budget=1))
+        monkeypatch.setattr(conv, "batch_chunks", lambda n, size, parts=1: batch_chunks(n, size, budget=1))
 
 
 @st.composite
@@ -775,7 +775,7 @@ def test_convolutions_in_batch_chunks_equal_one_piece(bk, monkeypatch):
         results = []
         for budget in (None, 1):  # one piece; one image per chunk
             if budget is not None:
-                monkeypatch.setattr(conv, "batch_chunks", lambda n, size: batch_chunks(n, size, budget=1))
+                monkeypatch.setattr(conv, "batch_chunks", lambda n, size, parts=1: batch_chunks(n, size, budget=1))
             layer.zero_grad()
             y = layer.forward(x)
             dy = bk.asarray(np.random.default_rng(1).standard_normal(y.shape))

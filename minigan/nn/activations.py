@@ -1,8 +1,12 @@
-"""Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached."""
+"""Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached.
+
+ReLU and LeakyReLU run on blocks of the batch, one per thread of minigan's (:func:`minigan.parallel.over_batch`):
+NumPy itself runs every elementwise pass on one core.
+"""
 
 from __future__ import annotations
 
-from minigan import backend
+from minigan import backend, parallel
 from minigan.nn.module import Module
 
 
@@ -17,16 +21,30 @@ class _Elementwise(Module):
         self._cache = None
 
 
+def _times_cache(dy, fprime):
+    """dy * f', on blocks of the batch (see the module docstring)."""
+    dx = backend.array_module(dy).empty_like(dy)
+    parallel.over_batch(backend.array_module(dy).multiply, dy, fprime, dx)
+    return dx
+
+
 class ReLU(_Elementwise):
     """y = max(x, 0)."""
 
     def _forward(self, x, train):
-        self._cache = x > 0
-        return x * self._cache
+        xp = backend.array_module(x)
+        y, self._cache = xp.empty_like(x), xp.empty_like(x, dtype=bool)
+
+        def relu(x, y, positive):
+            xp.greater(x, 0, out=positive)
+            xp.multiply(x, positive, out=y)
+
+        parallel.over_batch(relu, x, y, self._cache)
+        return y
 
     def _backward(self, dy, param_grads):
         r"""f'(x) = 1 if x > 0 else 0 (0 at x = 0, as PyTorch): dx = dy \odot [x > 0]."""
-        return dy * self._cache
+        return _times_cache(dy, self._cache)
 
     supports_gradient_penalty = True
 
@@ -48,17 +66,23 @@ class LeakyReLU(_Elementwise):
     def _forward(self, x, train):
         xp = backend.array_module(x)
         a = x.dtype.type(self.negative_slope)
-        positive = x > 0
-        self._cache = positive.astype(x.dtype)  # f'(x) = a + (1 - a)[x > 0], kept for backward
-        self._cache *= 1 - a
-        self._cache += a
-        if 0 <= a <= 1:  # then y = max(x, a x): one pass, no branch (much faster than where on NumPy)
-            return xp.maximum(x, x * a)
-        return xp.where(positive, x, x * a)
+        y, self._cache = xp.empty_like(x), xp.empty_like(x)
+
+        def leaky_relu(x, y, slope):
+            positive = x > 0
+            xp.multiply(positive, 1 - a, out=slope)
+            slope += a  # f'(x) = a + (1 - a)[x > 0], kept for backward
+            if 0 <= a <= 1:  # then y = max(x, a x): one pass, no branch (much faster than where on NumPy)
+                xp.maximum(x, xp.multiply(x, a, out=y), out=y)
+            else:
+                y[...] = xp.where(positive, x, x * a)
+
+        parallel.over_batch(leaky_relu, x, y, self._cache)
+        return y
 
     def _backward(self, dy, param_grads):
         r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot (a + (1 - a)[x > 0]), the factor computed by forward."""
-        return dy * self._cache
+        return _times_cache(dy, self._cache)
 
     supports_gradient_penalty = True
 

@@ -16,7 +16,7 @@ W_m serves both layers.
 
 from __future__ import annotations
 
-from minigan import backend, init
+from minigan import backend, init, parallel
 from minigan.nn.im2col import batch_chunks, channels_first, channels_last, col2im, im2col, output_size
 from minigan.nn.module import Module
 
@@ -109,7 +109,8 @@ class Conv2d(_ConvBase):
     def _forward(self, x, train):
         """Y_rows = cols W_m + 1 b^T, built chunk by chunk of the batch (:func:`batch_chunks`): each chunk's cols
         is made, multiplied and dropped while it is still in cache. Only x (channels-last) is kept for backward,
-        not cols, which is kh*kw / (sh*sw) times larger (4x for DCGAN's 4x4 kernels of stride 2)."""
+        not cols, which is kh*kw / (sh*sw) times larger (4x for DCGAN's 4x4 kernels of stride 2). On NumPy the
+        chunks are shared among minigan's threads (:mod:`minigan.parallel`), each writing its own rows of Y."""
         xp, x = backend.array_module(x), channels_last(x)
         n, h, w, _ = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
@@ -117,17 +118,27 @@ class Conv2d(_ConvBase):
         self._x, self._out_hw = x, (ho, wo)
         w_m = self._cache_weight_matrix()
         y_rows = xp.empty((n * ho * wo, self.out_channels), dtype=x.dtype)
-        for b, rows in self._chunks(n, w_m.shape[0] * x.itemsize):
-            cols, _ = im2col(x[b], self.kernel_size, self.stride, self.padding)
-            xp.matmul(cols, w_m, out=y_rows[rows])
-        if "bias" in self._params:
-            y_rows += self._params["bias"]
+
+        bias = self._params.get("bias")
+
+        def forward_chunks(chunks):
+            for b, rows in chunks:
+                cols, _ = im2col(x[b], self.kernel_size, self.stride, self.padding)
+                xp.matmul(cols, w_m, out=y_rows[rows])
+                if bias is not None:
+                    y_rows[rows] += bias
+
+        parallel.run(forward_chunks, self._chunk_groups(xp, n, w_m.shape[0] * x.itemsize), xp)
         return channels_first(y_rows.reshape(n, ho, wo, -1))
 
-    def _chunks(self, n, bytes_per_row):
-        """(batch slice, slice of the matching rows of cols / Y_rows) for each chunk of the batch."""
+    def _chunk_groups(self, xp, n, bytes_per_row):
+        """The chunks of the batch as (batch slice, slice of the matching rows of cols / Y_rows), in one
+        contiguous group per thread (:func:`minigan.parallel.split`)."""
         ho, wo = self._out_hw
-        return [(b, slice(b.start * ho * wo, b.stop * ho * wo)) for b in batch_chunks(n, ho * wo * bytes_per_row)]
+        threads = parallel.threads_for(xp)
+        chunks = [(b, slice(b.start * ho * wo, b.stop * ho * wo))
+                  for b in batch_chunks(n, ho * wo * bytes_per_row, parts=threads)]
+        return parallel.split(chunks, threads)
 
     def _backward(self, dy, param_grads):
         r"""In GEMM form Y = C W_m + 1 b^T, with C = im2col(x):
@@ -148,21 +159,26 @@ class Conv2d(_ConvBase):
         dy_rows = channels_last(dy).reshape(-1, self.out_channels)
         x = self._x
         n, h, w, c = x.shape
-        (ph, pw), w_m = self.padding, self._w_m
-        dw_m_t = xp.zeros_like(w_m.T) if param_grads else None
-        dxpad = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=dy.dtype) if input_grad else None
-        for b, rows in self._chunks(n, w_m.shape[0] * dy.itemsize):
-            if param_grads:
-                cols, _ = im2col(x[b], self.kernel_size, self.stride, self.padding)
-                dw_m_t += dy_rows[rows].T @ cols
-            if input_grad:
-                col2im(dy_rows[rows] @ w_m.T, (b.stop - b.start, h, w, c), self.kernel_size, self.stride,
-                       self.padding, self._out_hw, out=dxpad[b])
+        w_m = self._w_m
+        dx = xp.empty((n, h, w, c), dtype=dy.dtype) if input_grad else None
+
+        def backward_chunks(chunks):  # one thread's chunks; returns its part of dL/dW_m^T
+            dw_m_t = xp.zeros_like(w_m.T) if param_grads else None
+            for b, rows in chunks:
+                if param_grads:
+                    cols, _ = im2col(x[b], self.kernel_size, self.stride, self.padding)
+                    dw_m_t += dy_rows[rows].T @ cols
+                if input_grad:  # col2im into a padded buffer of the chunk's own, its window copied out
+                    dx[b] = col2im(dy_rows[rows] @ w_m.T, (b.stop - b.start, h, w, c), self.kernel_size,
+                                   self.stride, self.padding, self._out_hw)
+            return dw_m_t
+
+        dw_parts = parallel.run(backward_chunks, self._chunk_groups(xp, n, w_m.shape[0] * dy.itemsize), xp)
         if param_grads:
-            self._add_weight_grad(dw_m_t)
+            self._add_weight_grad(parallel.total(dw_parts))
             if "bias" in self._grads:
                 self._grads["bias"] += dy_rows.sum(axis=0)
-        return dxpad[:, ph : ph + h, pw : pw + w, :] if input_grad else None
+        return dx
 
     def _clear_cache(self):
         super()._clear_cache()
@@ -221,17 +237,31 @@ class ConvTranspose2d(_ConvBase):
         self._x_rows, self._in_hw = channels_last(x).reshape(n * h * w, self.in_channels), (h, w)
         # sanity: the Conv2d this is the adjoint of maps (ho, wo) back to exactly (h, w)
         assert output_size(ho, self.kernel_size[0], self.stride[0], self.padding[0]) == h
-        xp, (ph, pw), w_t = backend.array_module(x), self.padding, self._cache_weight_matrix().T
-        ypad = xp.zeros((n, ho + 2 * ph, wo + 2 * pw, self.out_channels), dtype=x.dtype)
-        for b in batch_chunks(n, h * w * w_t.shape[1] * x.itemsize):  # cols = X_rows W_m^T, chunk by chunk
-            cols = self._x_rows[b.start * h * w : b.stop * h * w] @ w_t
-            col2im(cols, (b.stop - b.start, ho, wo, self.out_channels), self.kernel_size, self.stride,
-                   self.padding, (h, w), out=ypad[b])
-        y = ypad[:, ph : ph + ho, pw : pw + wo, :]
-        # col2im returns a window of its padded buffer; adding the bias (or copying) makes the output contiguous
-        # channels-last memory, which the BatchNorm and activation after this layer read fastest
-        y = y + self._params["bias"] if "bias" in self._params else backend.array_module(y).ascontiguousarray(y)
+        xp, w_t = backend.array_module(x), self._cache_weight_matrix().T
+        y = xp.empty((n, ho, wo, self.out_channels), dtype=x.dtype)
+        bias = self._params.get("bias")
+
+        def forward_chunks(chunks):  # cols = X_rows W_m^T, chunk by chunk, each scattered into its own images
+            for b in chunks:
+                cols = self._x_rows[b.start * h * w : b.stop * h * w] @ w_t
+                window = col2im(cols, (b.stop - b.start, ho, wo, self.out_channels), self.kernel_size, self.stride,
+                                self.padding, (h, w))
+                # col2im returns a window of its padded buffer: the output is written as contiguous channels-last
+                # memory (what the BatchNorm and activation after this layer read fastest), with the bias, while
+                # the chunk is in cache
+                if bias is not None:
+                    xp.add(window, bias, out=y[b])
+                else:
+                    y[b] = window
+
+        parallel.run(forward_chunks, self._chunk_groups(xp, n, h * w * w_t.shape[1] * x.itemsize), xp)
         return channels_first(y)
+
+    @staticmethod
+    def _chunk_groups(xp, n, bytes_per_sample):
+        """Chunks of the batch (slices), in one contiguous group per thread (:func:`minigan.parallel.split`)."""
+        threads = parallel.threads_for(xp)
+        return parallel.split(batch_chunks(n, bytes_per_sample, parts=threads), threads)
 
     def _backward(self, dy, param_grads):
         r"""Forward is Y = col2im(X_rows W_m^T) + b, with col2im the adjoint of im2col, so
@@ -243,15 +273,20 @@ class ConvTranspose2d(_ConvBase):
         xp, n, (h, w) = backend.array_module(dy), dy.shape[0], self._in_hw
         dy, w_m = channels_last(dy), self._w_m
         dx_rows = xp.empty((n * h * w, self.in_channels), dtype=dy.dtype)
-        dw_m_t = xp.zeros_like(w_m.T) if param_grads else None
-        for b in batch_chunks(n, h * w * w_m.shape[0] * dy.itemsize):  # im2col(dY), chunk by chunk
-            dcols, _ = im2col(dy[b], self.kernel_size, self.stride, self.padding, out_hw=self._in_hw)
-            rows = slice(b.start * h * w, b.stop * h * w)
-            if param_grads:
-                dw_m_t += self._x_rows[rows].T @ dcols
-            xp.matmul(dcols, w_m, out=dx_rows[rows])
+
+        def backward_chunks(chunks):  # im2col(dY), chunk by chunk; returns this thread's part of dL/dW_m^T
+            dw_m_t = xp.zeros_like(w_m.T) if param_grads else None
+            for b in chunks:
+                dcols, _ = im2col(dy[b], self.kernel_size, self.stride, self.padding, out_hw=self._in_hw)
+                rows = slice(b.start * h * w, b.stop * h * w)
+                if param_grads:
+                    dw_m_t += self._x_rows[rows].T @ dcols
+                xp.matmul(dcols, w_m, out=dx_rows[rows])
+            return dw_m_t
+
+        dw_parts = parallel.run(backward_chunks, self._chunk_groups(xp, n, h * w * w_m.shape[0] * dy.itemsize), xp)
         if param_grads:
-            self._add_weight_grad(dw_m_t)
+            self._add_weight_grad(parallel.total(dw_parts))
             if "bias" in self._grads:
                 self._grads["bias"] += dy.sum(axis=(0, 1, 2))
         return channels_first(dx_rows.reshape(n, h, w, self.in_channels))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigan import init
+from minigan import init, parallel
 from minigan.nn.module import Module
 
 
@@ -33,7 +33,7 @@ class Dense(Module):
 
     def _forward(self, x, train):
         self._x = x
-        y = x @ self._params["weight"].T
+        y = parallel.matmul(x, self._params["weight"].T)  # rows of x over minigan's threads
         if "bias" in self._params:
             y += self._params["bias"]
         return y
@@ -46,11 +46,11 @@ class Dense(Module):
         dL/db_j    = \sum_n dy_{nj}               ->  db = dy summed over the batch
         """
         self._backward_without_input_grad(dy, param_grads)
-        return dy @ self._params["weight"]
+        return parallel.matmul(dy, self._params["weight"])
 
     def _backward_without_input_grad(self, dy, param_grads):
         if param_grads:
-            self._grads["weight"] += dy.T @ self._x
+            self._grads["weight"] += parallel.matmul(dy.T, self._x)
             if "bias" in self._grads:
                 self._grads["bias"] += dy.sum(axis=0)
 

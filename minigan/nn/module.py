@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, parallel
 
 
 class LayerInputError(ValueError):
@@ -164,8 +164,12 @@ class Module:
 
     # -- forward / backward --------------------------------------------------------------------------------------
     def forward(self, x, train: bool | None = None):
-        """y = f(x); caches what backward needs. ``train`` overrides the module's mode for this call."""
-        return self._run_forward(x, train, check_finite=True)
+        """y = f(x); caches what backward needs. ``train`` overrides the module's mode for this call.
+
+        NumPy's BLAS runs on one thread for the duration, while minigan spreads the work over its own threads
+        (:mod:`minigan.parallel`)."""
+        with parallel.blas_single_threaded():
+            return self._run_forward(x, train, check_finite=True)
 
     __call__ = forward
 
@@ -201,10 +205,11 @@ class Module:
                 f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
                 f"{self._out_shape}"
             )
-        if not input_grad:
-            self._backward_without_input_grad(dy, param_grads)
-            return None
-        return self._backward(dy, param_grads)
+        with parallel.blas_single_threaded():  # as in forward
+            if not input_grad:
+                self._backward_without_input_grad(dy, param_grads)
+                return None
+            return self._backward(dy, param_grads)
 
     def _backward_without_input_grad(self, dy, param_grads: bool) -> None:
         """The parameter gradients of backward alone. By default the whole backward, its dx thrown away."""

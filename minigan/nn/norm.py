@@ -10,7 +10,7 @@ var * M / (M - 1) (as PyTorch). Evaluation mode uses the running statistics inst
 
 from __future__ import annotations
 
-from minigan import backend
+from minigan import backend, parallel
 from minigan.nn.module import LayerInputError, Module
 
 
@@ -80,10 +80,15 @@ class _BatchNorm(Module):
                 raise LayerInputError(
                     f"{self!r} needs more than one value per channel in training mode, got input {tuple(x.shape)}"
                 )
-            ones = xp.ones(m, dtype=X.dtype)
-            mu = (ones @ X) / m  # column sums as a matrix-vector product: one BLAS pass over X
-            centered = X - mu
-            var = xp.einsum("mc,mc->c", centered, centered) / m
+            ones = xp.ones(m, dtype=X.dtype)  # column sums as matrix-vector products: one BLAS pass over X
+            mu = parallel.total(parallel.over_batch(lambda X, ones: ones @ X, X, ones)) / m
+            Y = xp.empty_like(X)
+
+            def center(X, Y):  # Y = X - mu; returns this block's part of sum (x - mu)^2
+                xp.subtract(X, mu, out=Y)
+                return xp.einsum("mc,mc->c", Y, Y)
+
+            var = parallel.total(parallel.over_batch(center, X, Y)) / m
             rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
             rm *= 1 - self.momentum
             rm += self.momentum * mu
@@ -92,15 +97,19 @@ class _BatchNorm(Module):
             self._buffers["num_batches_tracked"] += 1
         else:
             mu, var = self._buffers["running_mean"], self._buffers["running_var"]
-            centered = X - mu
+            Y = X - mu
         self._x, self._mu = X, mu
         self._inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        if self.affine:
-            centered *= self._params["weight"] * self._inv_std
-            centered += self._params["bias"]
-        else:
-            centered *= self._inv_std
-        return self._unrows(centered, x)
+        scale = self._params["weight"] * self._inv_std if self.affine else self._inv_std
+        shift = self._params["bias"] if self.affine else None
+
+        def affine(Y):  # Y = (X - mu) scale + shift
+            Y *= scale
+            if shift is not None:
+                Y += shift
+
+        parallel.over_batch(affine, Y)
+        return self._unrows(Y, x)
 
     def _normalized(self):
         """x_hat = (x - mu) / sigma of the last forward, in the input's shape (recomputed; for tests and teaching)."""
@@ -128,8 +137,10 @@ class _BatchNorm(Module):
         k = self._params["weight"] * inv_std if self.affine else inv_std
         if not self._train_mode and not (self.affine and param_grads):
             return self._unrows(DY * k, dy)
-        sum_dy = xp.ones(m, dtype=DY.dtype) @ DY
-        sum_dy_xhat = (xp.einsum("mc,mc->c", DY, X) - mu * sum_dy) * inv_std
+        ones = xp.ones(m, dtype=DY.dtype)
+        parts = parallel.over_batch(lambda DY, X, ones: (ones @ DY, xp.einsum("mc,mc->c", DY, X)), DY, X, ones)
+        sum_dy, sum_dy_x = (parallel.total(list(p)) for p in zip(*parts))
+        sum_dy_xhat = (sum_dy_x - mu * sum_dy) * inv_std
         if self.affine and param_grads:
             self._grads["weight"] += sum_dy_xhat
             self._grads["bias"] += sum_dy
@@ -137,9 +148,14 @@ class _BatchNorm(Module):
             return self._unrows(DY * k, dy)
         b = -(k * inv_std) * (sum_dy_xhat / m)
         c = -k * (sum_dy / m) - b * mu
-        DX = DY * k
-        DX += X * b
-        DX += c
+        DX = xp.empty_like(DY)
+
+        def affine(DY, X, DX):  # DX = k DY + b X + c
+            xp.multiply(DY, k, out=DX)
+            DX += X * b
+            DX += c
+
+        parallel.over_batch(affine, DY, X, DX)
         return self._unrows(DX, dy)
 
     def _clear_cache(self):

@@ -1,0 +1,220 @@
+"""minigan.parallel: threads over the batch on NumPy.
+
+The layers' results must not depend on how many threads share the work: gradient checks with the work split over
+three threads down to single rows (``MIN_BLOCK = 1``), and whole training steps with 1 and 3 threads compared.
+The helpers' bookkeeping (chunks, groups, blocks) is checked on every size hypothesis draws.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minigan import backend, bench, nn, parallel
+from minigan.gradcheck import gradcheck
+from minigan.nn.im2col import batch_chunks
+from minigan.nn.module import Module
+
+needs_blas_control = pytest.mark.skipif(
+    parallel.blas_threads() is None, reason="NumPy's BLAS here is not an OpenBLAS minigan can hold at one thread"
+)
+
+
+@pytest.fixture
+def threads():
+    """Run with the given number of threads of minigan's, and blocks down to one row; restore after."""
+    previous, min_block = parallel.num_threads(), parallel.MIN_BLOCK
+
+    def use(n: int):
+        parallel.set_num_threads(n)
+        parallel.MIN_BLOCK = 1
+        return parallel.num_threads()
+
+    yield use
+    parallel.set_num_threads(previous)
+    parallel.MIN_BLOCK = min_block
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# bookkeeping
+# ---------------------------------------------------------------------------------------------------------------
+@given(n=st.integers(0, 300), bytes_per_sample=st.integers(1, 10**7), budget=st.integers(1, 10**7),
+       parts=st.integers(1, 5))
+def test_batch_chunks_tile_the_batch_evenly(n, bytes_per_sample, budget, parts):
+    chunks = batch_chunks(n, bytes_per_sample, budget, parts=parts)
+    assert [i for c in chunks for i in range(c.start, c.stop)] == list(range(n))  # in order, each sample once
+    sizes = [c.stop - c.start for c in chunks]
+    most = max(1, budget // bytes_per_sample)
+    assert all(1 <= s <= most for s in sizes)
+    assert not sizes or max(sizes) - min(sizes) <= 1
+    assert len(chunks) % parts == 0 or len(chunks) == n  # a multiple of the threads, unless one sample each
+
+
+@given(items=st.lists(st.integers(), min_size=1, max_size=50), parts=st.integers(1, 8))
+def test_split_gives_contiguous_groups_of_near_equal_length(items, parts):
+    groups = parallel.split(items, parts)
+    assert [x for g in groups for x in g] == items
+    assert len(groups) == min(parts, len(items))
+    assert all(groups) and max(map(len, groups)) - min(map(len, groups)) <= 1
+
+
+@needs_blas_control
+@settings(deadline=None, max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 40), width=st.integers(1, 5), n_threads=st.integers(1, 4))
+def test_over_batch_covers_every_row_once_in_order(threads, n, width, n_threads):
+    threads(n_threads)  # the fixture only restores the setting after the test; each example sets its own
+    a = np.arange(n * width, dtype=np.float64).reshape(n, width)
+    out = np.zeros_like(a)
+    seen = []
+
+    def fn(a, out):
+        out += a + 1  # a second visit of a row would show as a + 2
+        seen.append(threading.get_ident())
+        return a[:, 0].copy()
+
+    results = parallel.over_batch(fn, a, out)
+    np.testing.assert_array_equal(out, a + 1)
+    np.testing.assert_array_equal(np.concatenate(results), a[:, 0])  # the blocks' results in block order
+    assert len(results) == min(n_threads, n)
+    assert len(set(seen)) == len(results)  # every block on a thread of its own
+
+
+@needs_blas_control
+def test_blas_is_held_at_one_thread_inside_a_layer_and_restored_after(threads):
+    threads(2)
+    before = parallel.blas_threads()
+    seen = {}
+
+    class Probe(Module):
+        def _forward(self, x, train):
+            seen["forward"] = parallel.blas_threads()
+            return x
+
+        def _backward(self, dy, param_grads):
+            seen["backward"] = parallel.blas_threads()
+            return dy
+
+    probe = Probe()
+    probe.backward(probe.forward(np.ones((2, 3))))
+    assert seen == {"forward": 1, "backward": 1}
+    assert parallel.blas_threads() == before
+
+
+@needs_blas_control
+def test_an_error_in_a_thread_reaches_the_caller_and_blas_is_restored(threads):
+    threads(3)
+    before = parallel.blas_threads()
+
+    def fn(a):
+        if a[0, 0] > 0:  # only the blocks after the first, which run on the pool's threads
+            raise ValueError("planted")
+
+    with pytest.raises(ValueError, match="planted"):
+        parallel.over_batch(fn, np.arange(6.0).reshape(6, 1))
+    assert parallel.blas_threads() == before
+
+
+def test_one_thread_runs_everything_on_the_caller(threads):
+    threads(1)
+    idents = parallel.over_batch(lambda a: threading.get_ident(), np.zeros((10, 3)))
+    assert idents == [threading.get_ident()]
+
+
+def test_set_num_threads_rejects_zero():
+    with pytest.raises(ValueError, match="at least one thread"):
+        parallel.set_num_threads(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the layers on many threads: gradient checks and whole steps
+# ---------------------------------------------------------------------------------------------------------------
+def _layers():
+    return {
+        "Dense": (lambda: nn.Dense(4, 5), (7, 4)),
+        "Conv2d": (lambda: nn.Conv2d(3, 8, 4, stride=2, padding=1), (5, 3, 6, 6)),
+        "ConvTranspose2d": (lambda: nn.ConvTranspose2d(4, 8, 4, stride=2, padding=1), (5, 4, 3, 3)),
+        "BatchNorm1d": (lambda: nn.BatchNorm1d(6), (7, 6)),
+        "BatchNorm2d": (lambda: nn.BatchNorm2d(3), (5, 3, 4, 4)),
+        "ReLU": (nn.ReLU, (7, 3, 2, 2)),
+        "LeakyReLU": (lambda: nn.LeakyReLU(0.2), (7, 3, 2, 2)),
+    }
+
+
+@needs_blas_control
+@pytest.mark.parametrize("name", list(_layers()))
+def test_gradients_hold_with_the_work_split_over_threads(threads, name):
+    assert threads(3) == 3
+    backend.set_default_dtype(np.float64)
+    try:
+        backend.seed(1)
+        make, shape = _layers()[name]
+        layer = make()
+        rng = np.random.default_rng(2)
+        for p in layer.params.values():
+            p[...] = rng.standard_normal(p.shape)
+        x = rng.standard_normal(shape)
+        x[np.abs(x) < 1e-3] = 1e-2  # away from the activations' kinks
+        result = gradcheck(layer, x, seed=3)
+        assert set(result.errors) == {"input", *layer.params}
+        assert result.worst_error < 1e-6, result
+    finally:
+        backend.set_default_dtype(np.float32)
+
+
+def _gradients_of_one_pass(n_threads: int, batch: int = 12):
+    """G's and D's parameter gradients from one forward and backward of the canonical DCGAN, fixed inputs."""
+    parallel.set_num_threads(n_threads)
+    trainer, data = bench.minigan_trainer(batch, seed=4)
+    G, D = trainer.G, trainer.D
+    z = np.random.default_rng(5).standard_normal((batch, bench.NZ)).astype(np.float32)
+    G.zero_grad()
+    D.zero_grad()
+    fake = G(z)
+    D.backward(np.ones_like(D(data(batch))))
+    G.backward(D.backward(np.ones_like(D(fake))))
+    return {f"{net}.{k}": v.copy() for net, model in (("G", G), ("D", D)) for k, v in model.grads.items()}
+
+
+def _parameters_after_steps(n_threads: int, batch: int = 12, steps: int = 2):
+    parallel.set_num_threads(n_threads)
+    trainer, data = bench.minigan_trainer(batch, seed=4)
+    for _ in range(steps):
+        trainer.iteration(data)
+    return {f"{net}.{k}": v.copy() for net, model in (("G", trainer.G), ("D", trainer.D))
+            for k, v in model.params.items()}
+
+
+@needs_blas_control
+def test_gradients_agree_on_one_and_three_threads(threads):
+    threads(1)
+    serial = _gradients_of_one_pass(1)
+    threads(3)
+    split = _gradients_of_one_pass(3)
+    scale = max(float(np.abs(g).max()) for g in serial.values())
+    for name in serial:
+        # the same numbers summed in another order: float32 rounding, nothing more (the bias of G's Dense layer,
+        # which BatchNorm follows, has a gradient of exactly 0 in exact arithmetic: rounding is all there is)
+        np.testing.assert_allclose(split[name], serial[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
+@needs_blas_control
+def test_training_steps_agree_on_one_and_three_threads_and_repeat_exactly(threads):
+    threads(1)
+    serial = _parameters_after_steps(1)
+    threads(3)
+    split_a, split_b = _parameters_after_steps(3), _parameters_after_steps(3)
+    lr, steps = 2e-4, 2
+    before_batchnorm = {"G.0.bias", "G.4.bias", "D.2.bias"}  # biases whose gradient is exactly 0 in exact arithmetic
+    for name in serial:
+        # Adam divides by sqrt(v): where a gradient is near zero, its float32 rounding moves that update by up to
+        # lr (seen: 1.1e-5 after two steps), so the parameters agree to a fraction of lr. A bias that BatchNorm
+        # follows has no gradient but rounding noise, which Adam turns into steps of lr either way, on one thread
+        # as on three (and in PyTorch): two steps may then differ by up to 2 lr each
+        atol = 2 * steps * lr * 1.01 if name in before_batchnorm else lr / 4
+        np.testing.assert_allclose(split_a[name], serial[name], rtol=0, atol=atol, err_msg=name)
+        # the partial sums are added in block order, so a rerun on as many threads is bit for bit the same
+        np.testing.assert_array_equal(split_a[name], split_b[name], err_msg=name)
