@@ -13,6 +13,7 @@ batch 64, timed alternately in one process on the 2-core machine: 9-11 ms on two
     over_batch(fn, *arrays) fn on blocks of the arrays' first axis, one block per thread (elementwise passes,
                             BatchNorm's sums, optimizer updates); the results in order
     matmul(a, b)            a @ b, blocks of a's rows on the threads (Dense layers)
+    copy(src, dst)          dst[...] = src, blocks on the threads (changes of memory order)
 
 Each thread works on its own rows of the output, so no two threads write the same memory. Sums over the batch
 (weight gradients, BatchNorm's statistics) are made per block and added in block order: the result depends on the
@@ -253,7 +254,7 @@ def split(items: list, parts: int) -> list[list]:
 
 
 # below this many elements per thread, handing work to another thread costs more than it saves
-MIN_BLOCK = 1 << 18
+MIN_BLOCK = 1 << 16
 
 
 def _blocks(n: int, work: int, first) -> list[slice] | None:
@@ -277,6 +278,13 @@ def over_batch(fn, *arrays, work: int | None = None) -> list:
     if blocks is None:
         return [fn(*arrays)]
     return run(lambda s: fn(*(a[s] for a in arrays)), blocks)
+
+
+def copy(src, dst) -> None:
+    """dst[...] = src for arrays of one shape, blocks of the first axis on the threads: a change of memory order
+    (channels-first to channels-last, or back), which NumPy would make on one core."""
+    xp = backend.array_module(src, dst)
+    over_batch(lambda s, d: xp.copyto(d, s), src, dst)
 
 
 def matmul(a, b):

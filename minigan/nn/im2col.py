@@ -32,7 +32,7 @@ a convolution needs, and exactly what a transposed convolution's forward pass is
 
 from __future__ import annotations
 
-from minigan import backend
+from minigan import backend, parallel
 
 
 def _as_strided(xp):
@@ -49,9 +49,14 @@ def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
 
 
 def channels_last(x):
-    """NCHW array -> its (N, H, W, C) contiguous memory: a free view when x is channels-last already."""
-    xp = backend.array_module(x)
-    return xp.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    """NCHW array -> its (N, H, W, C) contiguous memory: a free view when x is channels-last already, else a copy
+    (made on minigan's threads, :func:`minigan.parallel.copy`)."""
+    x_nhwc = x.transpose(0, 2, 3, 1)
+    if x_nhwc.flags.c_contiguous:
+        return x_nhwc
+    out = backend.array_module(x).empty(x_nhwc.shape, dtype=x.dtype)
+    parallel.copy(x_nhwc, out)
+    return out
 
 
 def channels_first(x_nhwc):
