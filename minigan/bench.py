@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, optim
+from minigan import backend, optim, parallel
 from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
 from minigan.nn import Conv2d, ConvTranspose2d, Dense
 
@@ -305,7 +305,8 @@ def _torch():
 
 def machine() -> dict:
     info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "numpy": np.__version__, "cpus": _cpu_count()}
+            "python": platform.python_version(), "numpy": np.__version__, "cpus": _cpu_count(),
+            "minigan_threads": parallel.num_threads()}
     torch = _torch()
     if torch is not None:
         info["torch"] = torch.__version__

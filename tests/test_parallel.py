@@ -218,3 +218,19 @@ def test_training_steps_agree_on_one_and_three_threads_and_repeat_exactly(thread
         np.testing.assert_allclose(split_a[name], serial[name], rtol=0, atol=atol, err_msg=name)
         # the partial sums are added in block order, so a rerun on as many threads is bit for bit the same
         np.testing.assert_array_equal(split_a[name], split_b[name], err_msg=name)
+
+
+def test_flatten_gives_dx_back_in_its_inputs_memory_order(threads):
+    """A convolution's output is channels-last memory; Flatten's backward hands dx back in that order (the values
+    are those of a plain reshape), so the layers before it read their own layout. Made on three threads."""
+    threads(3)
+    rng = np.random.default_rng(0)
+    conv, flat = nn.Conv2d(2, 3, 3, padding=1), nn.Flatten()
+    y = conv.forward(rng.standard_normal((4, 2, 5, 5)).astype(np.float32))
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous and not y.flags.c_contiguous  # channels-last memory
+    f = flat.forward(y)
+    np.testing.assert_array_equal(f, np.ascontiguousarray(y).reshape(4, -1))
+    dy = rng.standard_normal(f.shape).astype(np.float32)
+    dx = flat.backward(dy)
+    assert dx.transpose(0, 2, 3, 1).flags.c_contiguous
+    np.testing.assert_array_equal(dx, dy.reshape(y.shape))

@@ -118,7 +118,6 @@ class Conv2d(_ConvBase):
         self._x, self._out_hw = x, (ho, wo)
         w_m = self._cache_weight_matrix()
         y_rows = xp.empty((n * ho * wo, self.out_channels), dtype=x.dtype)
-
         bias = self._params.get("bias")
 
         def forward_chunks(chunks):
