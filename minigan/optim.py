@@ -52,9 +52,10 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter from its current gradient."""
         self.t += 1
-        grads = self.model.grads
-        with parallel.blas_single_threaded():  # as Module.forward does: minigan's threads, not BLAS's
-            for name, p in self.model.params.items():
+        grads, params = self.model.grads, self.model.params
+        # as Module.forward does: minigan's threads, not BLAS's (nothing to hold for parameters on a GPU)
+        with parallel.blas_single_threaded(next(iter(params.values()), None)):
+            for name, p in params.items():
                 self._update(name, p, grads[name])
 
     def _update(self, name, p, g):  # pragma: no cover - abstract

@@ -118,9 +118,13 @@ class blas_single_threaded:
 
     __slots__ = ("_engaged",)
 
+    def __init__(self, array=None):
+        """``array``: the data of the call; a CuPy array engages nothing (the GPU has no use for NumPy's BLAS)."""
+        self._engaged = array is None or not backend.is_cupy(array)
+
     def __enter__(self):
         global _held, _saved_blas_threads
-        self._engaged = (_threads or num_threads()) > 1 and bool(_blas_control())
+        self._engaged = self._engaged and (_threads or num_threads()) > 1 and bool(_blas_control())
         if self._engaged:
             with _held_lock:
                 if _held == 0:

@@ -168,7 +168,7 @@ class Module:
 
         NumPy's BLAS runs on one thread for the duration, while minigan spreads the work over its own threads
         (:mod:`minigan.parallel`)."""
-        with parallel.blas_single_threaded():
+        with parallel.blas_single_threaded(x):
             return self._run_forward(x, train, check_finite=True)
 
     __call__ = forward
@@ -205,7 +205,7 @@ class Module:
                 f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
                 f"{self._out_shape}"
             )
-        with parallel.blas_single_threaded():  # as in forward
+        with parallel.blas_single_threaded(dy):  # as in forward
             if not input_grad:
                 self._backward_without_input_grad(dy, param_grads)
                 return None
