@@ -8,7 +8,9 @@ What is timed (after ``warmup`` rounds; on a GPU the device is synchronised befo
 * the step, ``steps`` rounds, each round one minigan step, one product of the GEMM peak and one twin step, in
   turn (:func:`interleaved_times`): the machines drift, and measurements taken seconds apart compare fairly.
   Reported: the median step of each; minigan / twin as the median of the round-by-round ratios; the share of peak
-  as the median over rounds of minigan's GFLOP/s over that round's GEMM rate.
+  as the median over rounds of minigan's GFLOP/s over that round's GEMM rate. On NumPy with more than one thread
+  of minigan's (:mod:`minigan.parallel`), each round also takes the same step on one thread: the speed-up the
+  threads bring is the median of the round-by-round ratios.
   The step is one iteration of :class:`minigan.train.GAN` with k = 1 and Adam(2e-4, (0.5, 0.999)): D on a real
   batch and on a fake batch G(z), then G through D with fresh z (non-saturating loss, D's parameter gradients
   skipped). The torch twin does exactly the same work (fresh z, D frozen in the G step, BCE with logits, Adam);
@@ -173,6 +175,19 @@ def minigan_step(batch: int):
     """One canonical training step of minigan, as a function of no arguments."""
     trainer, data = minigan_trainer(batch)
     return lambda: trainer.iteration(data)
+
+
+def one_thread(step, threads: int):
+    """``step`` run with minigan's NumPy work on the calling thread alone (:mod:`minigan.parallel`), and OpenBLAS
+    at as many threads as before; ``threads`` is restored after each call."""
+    def step_on_one_thread():
+        parallel.set_num_threads(1)
+        try:
+            step()
+        finally:
+            parallel.set_num_threads(threads)
+
+    return step_on_one_thread
 
 
 def minigan_memory(batch: int) -> tuple[int, int]:
@@ -349,12 +364,21 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
                 if twin_ok:
                     fns.append(torch_step(torch, batch, device))
                     syncs.append(_torch_sync(torch, device))
-                ours, gemm, *theirs = (np.array(t) for t in interleaved_times(fns, syncs, steps, warmup))
+                threads = parallel.num_threads() if name == "numpy" else 1
+                if threads > 1:  # the same step on one thread, in the same rounds: what minigan's threads bring
+                    fns.append(one_thread(minigan_step(batch), threads))
+                    syncs.append(backend.synchronize)
+                times = [np.array(t) for t in interleaved_times(fns, syncs, steps, warmup)]
+                ours, gemm = times[:2]
+                theirs = times[2:3] if twin_ok else []
                 gemm_rate = 2 * gemm_size**3 / gemm / 1e9  # this machine's GEMM rate, round by round
                 peak = max(peak, float(gemm_rate.max()))
                 t = float(np.median(ours))
                 row = {"backend": name, "batch": batch, "minigan_s": t, "gflop": work, "minigan_gflops": work / t,
                        "share_of_peak": float(np.median(work / ours / gemm_rate))}
+                if threads > 1:
+                    row.update({"threads": threads, "one_thread_s": float(np.median(times[-1])),
+                                "speedup_from_threads": float(np.median(times[-1] / ours))})
                 if twin_ok:
                     tt = float(np.median(theirs[0]))
                     row.update({"twin": f"torch-{device}", "torch_s": tt,
@@ -395,17 +419,22 @@ def markdown(result: dict) -> str:
     lines = [f"machine: {json.dumps(m)}", "",
              f"GEMM peak (float32, {result['gemm_size']}^3): " + ", ".join(f"{k} {v:.0f} GFLOP/s"
                                                          for k, v in result["gemm_peak_gflops"].items()), "",
-             ("Steps: medians over rounds of one minigan step, one GEMM and one twin step in turn; minigan / twin "
-              "and the share of peak are medians of the round-by-round ratios."), "",
+             ("Steps: medians over rounds of one minigan step, one GEMM, one twin step and (NumPy, more than one "
+              "thread) one minigan step on one thread, in turn; minigan / twin, the share of peak and the speed-up "
+              "from threads are medians of the round-by-round ratios."), "",
              ("| backend | batch | minigan step (ms) | twin step (ms) | minigan / twin | GFLOP | GFLOP/s | share of "
-              "peak | peak memory / needed |"), "|---|---|---|---|---|---|---|---|---|"]
+              "peak | peak memory / needed | on one thread (ms) | speed-up from threads |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["steps"]:
         twin = f"{1e3 * r['torch_s']:.1f}" if "torch_s" in r else "-"
         ratio = f"{r['ratio_minigan_over_torch']:.2f}x" if "torch_s" in r else "-"
         mem = (f"{r['peak_mib']:.0f} / {r['needed_mib']:.0f} MiB = {r['memory_ratio']:.2f}x" if "peak_mib" in r
                else "-")
+        one = (f"{1e3 * r['one_thread_s']:.1f} | {r['speedup_from_threads']:.2f}x ({r['threads']} threads)"
+               if "one_thread_s" in r else "- | -")
         lines.append(f"| {r['backend']} | {r['batch']} | {1e3 * r['minigan_s']:.1f} | {twin} | {ratio} | "
-                     f"{r['gflop']:.2f} | {r['minigan_gflops']:.0f} | {100 * r['share_of_peak']:.0f}% | {mem} |")
+                     f"{r['gflop']:.2f} | {r['minigan_gflops']:.0f} | {100 * r['share_of_peak']:.0f}% | {mem} | "
+                     f"{one} |")
     if result["layers"]:
         lines += ["", "| backend | batch | layer | fwd (ms) | bwd (ms) | twin fwd (ms) | twin bwd (ms) | fwd GFLOP/s |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -119,8 +119,11 @@ class blas_single_threaded:
     __slots__ = ("_engaged",)
 
     def __init__(self, array=None):
-        """``array``: the data of the call; a CuPy array engages nothing (the GPU has no use for NumPy's BLAS)."""
-        self._engaged = array is None or not backend.is_cupy(array)
+        """``array``: the data of the call. A CuPy array engages nothing (the GPU has no use for NumPy's BLAS), nor
+        does a batch of fewer than ``MIN_BATCH`` samples (its work is too small to share: NumPy runs it as usual)."""
+        shape = getattr(array, "shape", None)
+        small_batch = bool(shape) and shape[0] < MIN_BATCH
+        self._engaged = array is None or not (backend.is_cupy(array) or small_batch)
 
     def __enter__(self):
         global _held, _saved_blas_threads
@@ -241,8 +244,10 @@ def _workers() -> list[_Worker]:
 
 
 def threads_for(xp) -> int:
-    """Threads to use for arrays of the module ``xp``: 1 on CuPy, :func:`num_threads` on NumPy."""
-    return num_threads() if xp is np else 1
+    """Threads to use now for arrays of the module ``xp``: :func:`num_threads` on NumPy inside a
+    :class:`blas_single_threaded` block that engaged (a layer call on a batch of at least ``MIN_BATCH``, an
+    optimizer step), else 1: minigan's threads never run beside a many-threaded BLAS."""
+    return num_threads() if xp is np and _held > 0 else 1
 
 
 def split(items: list, parts: int) -> list[list]:
@@ -259,12 +264,18 @@ def split(items: list, parts: int) -> list[list]:
 
 # below this many elements per thread, handing work to another thread costs more than it saves
 MIN_BLOCK = 1 << 16
+# below this batch size a layer call runs as NumPy alone would (OpenBLAS on its own threads, none of minigan's): on
+# the 2-core machine the DCGAN step on two threads of minigan's took 1.4x as long as without them at batch 8,
+# 1.18x at 16, and 0.94x at 32 (minigan bench, one-thread step timed in the same rounds)
+MIN_BATCH = 32
 
 
 def _blocks(n: int, work: int, first) -> list[slice] | None:
     """Contiguous slices of range(n), one per thread, or None when the job is too small to share (or on CuPy)."""
+    if _held == 0 or backend.is_cupy(first):
+        return None
     parts = min(_threads or num_threads(), n, work // MIN_BLOCK)
-    if parts <= 1 or backend.is_cupy(first):
+    if parts <= 1:
         return None
     size, extra = divmod(n, parts)
     bounds = [p * size + min(p, extra) for p in range(parts + 1)]

@@ -25,6 +25,8 @@ def test_run_and_reports(tmp_path):
     (row,) = result["steps"]
     assert row["backend"] == "numpy" and row["batch"] == 4 and row["minigan_s"] > 0
     assert row["peak_mib"] > 0 and row["memory_ratio"] > 0
+    if row.get("threads", 1) > 1:  # NumPy on more than one thread: the one-thread step timed in the same rounds
+        assert row["one_thread_s"] > 0 and row["speedup_from_threads"] > 0
     assert len(result["layers"]) == 9 + 7  # every layer of G and D
     assert result["gemm_peak_gflops"]["numpy"] > 0
     paths = bench.write_reports(result, tmp_path)
@@ -62,3 +64,16 @@ def test_interleaved_times_takes_the_functions_in_turn_each_after_an_untimed_cal
     assert "".join(calls) == "abc" + "aabbcc" * 2
     assert synced == calls  # every call is synchronised before the next one starts
     assert [len(t) for t in times] == [2, 2, 2] and all(s >= 0 for t in times for s in t)
+
+
+def test_one_thread_runs_the_step_on_one_thread_and_restores_the_count():
+    from minigan import parallel
+
+    previous = parallel.num_threads()
+    seen = []
+    try:
+        parallel.set_num_threads(3)
+        bench.one_thread(lambda: seen.append(parallel.num_threads()), 3)()
+        assert seen == [1] and parallel.num_threads() == 3
+    finally:
+        parallel.set_num_threads(previous)

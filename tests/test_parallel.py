@@ -26,17 +26,18 @@ needs_blas_control = pytest.mark.skipif(
 
 @pytest.fixture
 def threads():
-    """Run with the given number of threads of minigan's, and blocks down to one row; restore after."""
-    previous, min_block = parallel.num_threads(), parallel.MIN_BLOCK
+    """Run with the given number of threads of minigan's, blocks down to one row and batches down to one sample;
+    restore after."""
+    previous, min_block, min_batch = parallel.num_threads(), parallel.MIN_BLOCK, parallel.MIN_BATCH
 
     def use(n: int):
         parallel.set_num_threads(n)
-        parallel.MIN_BLOCK = 1
+        parallel.MIN_BLOCK = parallel.MIN_BATCH = 1
         return parallel.num_threads()
 
     yield use
     parallel.set_num_threads(previous)
-    parallel.MIN_BLOCK = min_block
+    parallel.MIN_BLOCK, parallel.MIN_BATCH = min_block, min_batch
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -76,7 +77,8 @@ def test_over_batch_covers_every_row_once_in_order(threads, n, width, n_threads)
         seen.append(threading.get_ident())
         return a[:, 0].copy()
 
-    results = parallel.over_batch(fn, a, out)
+    with parallel.blas_single_threaded():  # minigan's threads run inside a held block (a layer call) only
+        results = parallel.over_batch(fn, a, out)
     np.testing.assert_array_equal(out, a + 1)
     np.testing.assert_array_equal(np.concatenate(results), a[:, 0])  # the blocks' results in block order
     assert len(results) == min(n_threads, n)
@@ -113,15 +115,41 @@ def test_an_error_in_a_thread_reaches_the_caller_and_blas_is_restored(threads):
         if a[0, 0] > 0:  # only the blocks after the first, which run on the pool's threads
             raise ValueError("planted")
 
-    with pytest.raises(ValueError, match="planted"):
+    with pytest.raises(ValueError, match="planted"), parallel.blas_single_threaded():
         parallel.over_batch(fn, np.arange(6.0).reshape(6, 1))
     assert parallel.blas_threads() == before
 
 
 def test_one_thread_runs_everything_on_the_caller(threads):
     threads(1)
-    idents = parallel.over_batch(lambda a: threading.get_ident(), np.zeros((10, 3)))
+    with parallel.blas_single_threaded():
+        idents = parallel.over_batch(lambda a: threading.get_ident(), np.zeros((10, 3)))
     assert idents == [threading.get_ident()]
+
+
+@needs_blas_control
+def test_small_batches_and_work_outside_layer_calls_stay_on_the_calling_thread(threads):
+    """Below MIN_BATCH a layer call leaves BLAS alone and uses no threads of minigan's; neither does work outside
+    a layer call or optimizer step (no BLAS held at one thread there)."""
+    threads(3)
+    parallel.MIN_BATCH = 8
+    before, seen = parallel.blas_threads(), {}
+
+    class Probe(Module):
+        def _forward(self, x, train):
+            seen[len(x)] = (parallel.blas_threads(), parallel.over_batch(lambda a: threading.get_ident(), x))
+            return x
+
+        def _backward(self, dy, param_grads):
+            return dy
+
+    probe = Probe()
+    probe.forward(np.ones((4, 2)))
+    probe.forward(np.ones((8, 2)))
+    me = threading.get_ident()
+    assert seen[4] == (before, [me])  # small batch: BLAS as it was, one block on this thread
+    assert seen[8][0] == 1 and len(set(seen[8][1])) == 3  # a batch of 8: BLAS held, three threads
+    assert parallel.over_batch(lambda a: threading.get_ident(), np.ones((9, 2))) == [me]  # outside any layer call
 
 
 def test_set_num_threads_rejects_zero():
