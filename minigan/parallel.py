@@ -20,11 +20,12 @@ Each thread works on its own rows of the output, so no two threads write the sam
 number of threads, never on which thread finishes first.
 
 OpenBLAS is held at one thread (:class:`blas_single_threaded`, through the ``openblas_set_num_threads`` of NumPy's
-own library) for the whole of every public layer call (``forward``, ``backward``) and optimizer step, not only
-while minigan's threads run: after a product on two threads, OpenBLAS's second thread keeps spinning for a while, on
-the core minigan's next block of work needs. Outside those calls NumPy's BLAS is as it was. Where NumPy uses
-another BLAS, or its OpenBLAS cannot be found, or on CuPy (the GPU runs the whole batch at once), everything runs on
-the calling thread.
+own library) for the whole of every public layer call (``forward``, ``backward``) on a batch of at least
+``MIN_BATCH`` (32) samples, and of every optimizer step, not only while minigan's threads run: after a product on
+two threads, OpenBLAS's second thread keeps spinning for a while, on the core minigan's next block of work needs.
+minigan's threads run only inside such a call; smaller batches, and everything outside those calls, run as NumPy
+alone would, on BLAS's own threads. Where NumPy uses another BLAS, or its OpenBLAS cannot be found, or on CuPy (the
+GPU runs the whole batch at once), everything runs on the calling thread.
 
 The number of threads: ``MINIGAN_THREADS`` if set, else as many as OpenBLAS had when minigan first asked (so
 ``OPENBLAS_NUM_THREADS=1``, one core per process, keeps meaning one core). :func:`set_num_threads` changes it.
