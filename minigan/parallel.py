@@ -157,6 +157,8 @@ def num_threads() -> int:
     if _threads is None:
         env = os.environ.get("MINIGAN_THREADS")
         if env:
+            if not env.strip().isdigit() or int(env) < 1:
+                raise ValueError(f"MINIGAN_THREADS must be a positive integer, got {env!r}")
             set_num_threads(int(env))
         else:
             _threads = blas_threads() or 1  # no OpenBLAS to hold at one thread: do not add threads to its own

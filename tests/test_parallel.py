@@ -157,6 +157,20 @@ def test_set_num_threads_rejects_zero():
         parallel.set_num_threads(0)
 
 
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_minigan_threads_variable_is_named_in_the_error(monkeypatch, value):
+    monkeypatch.setenv("MINIGAN_THREADS", value)
+    monkeypatch.setattr(parallel, "_threads", None)  # as in a fresh process; monkeypatch puts the old value back
+    with pytest.raises(ValueError, match="MINIGAN_THREADS must be a positive integer"):
+        parallel.num_threads()
+
+
+def test_the_minigan_threads_variable_sets_the_count(monkeypatch):
+    monkeypatch.setenv("MINIGAN_THREADS", "1")
+    monkeypatch.setattr(parallel, "_threads", None)
+    assert parallel.num_threads() == 1
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the layers on many threads: gradient checks and whole steps
 # ---------------------------------------------------------------------------------------------------------------
