@@ -29,6 +29,8 @@ def threads():
     """Run with the given number of threads of minigan's, blocks down to one row and batches down to one sample;
     restore after."""
     previous, min_block, min_batch = parallel.num_threads(), parallel.MIN_BLOCK, parallel.MIN_BATCH
+    previous_backend = backend.name()
+    backend.use("numpy")  # threads of minigan's are NumPy's (also when the suite runs with MINIGAN_BACKEND=cupy)
 
     def use(n: int):
         parallel.set_num_threads(n)
@@ -38,6 +40,7 @@ def threads():
     yield use
     parallel.set_num_threads(previous)
     parallel.MIN_BLOCK, parallel.MIN_BATCH = min_block, min_batch
+    backend.use(previous_backend)
 
 
 # ---------------------------------------------------------------------------------------------------------------
