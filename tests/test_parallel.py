@@ -279,3 +279,11 @@ def test_flatten_gives_dx_back_in_its_inputs_memory_order(threads):
     dx = flat.backward(dy)
     assert dx.transpose(0, 2, 3, 1).flags.c_contiguous
     np.testing.assert_array_equal(dx, dy.reshape(y.shape))
+
+
+@needs_blas_control
+def test_by_default_minigan_takes_as_many_threads_as_openblas_has(monkeypatch):
+    """So that OPENBLAS_NUM_THREADS=1 (one core per process) keeps meaning one core."""
+    monkeypatch.delenv("MINIGAN_THREADS", raising=False)
+    monkeypatch.setattr(parallel, "_threads", None)
+    assert parallel.num_threads() == parallel.blas_threads()
