@@ -8,7 +8,7 @@ each with a one-thread BLAS, keeps both cores busy on the whole loop (the DCGAN'
 batch 64, timed alternately in one process on the 2-core machine: 9-11 ms on two threads of minigan's against
 17-23 ms on one, and 11-16 ms serially with OpenBLAS's two threads).
 
-    split(chunks, parts)    contiguous groups of chunks, one per thread
+    split(chunks, parts)    contiguous groups of chunks, one per thread (even_slices: the cut)
     run(fn, groups, xp)     fn(group) for every group, on the threads; the results in order
     over_batch(fn, *arrays) fn on blocks of the arrays' first axis, one block per thread (elementwise passes,
                             BatchNorm's sums, optimizer updates); the results in order
@@ -253,16 +253,16 @@ def threads_for(xp) -> int:
     return num_threads() if xp is np and _held > 0 else 1
 
 
+def even_slices(n: int, parts: int) -> list[slice]:
+    """range(n) cut into ``parts`` contiguous slices whose lengths differ by at most one (none empty, parts <= n)."""
+    size, extra = divmod(n, parts)
+    bounds = [p * size + min(p, extra) for p in range(parts + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+
+
 def split(items: list, parts: int) -> list[list]:
     """``items`` in ``parts`` contiguous groups whose lengths differ by at most one (no empty groups)."""
-    parts = max(1, min(parts, len(items)))
-    size, extra = divmod(len(items), parts)
-    groups, start = [], 0
-    for p in range(parts):
-        stop = start + size + (p < extra)
-        groups.append(items[start:stop])
-        start = stop
-    return groups
+    return [items[s] for s in even_slices(len(items), max(1, min(parts, len(items))))]
 
 
 # below this many elements per thread, handing work to another thread costs more than it saves
@@ -278,11 +278,7 @@ def _blocks(n: int, work: int, first) -> list[slice] | None:
     if _held == 0 or backend.is_cupy(first):
         return None
     parts = min(_threads or num_threads(), n, work // MIN_BLOCK)
-    if parts <= 1:
-        return None
-    size, extra = divmod(n, parts)
-    bounds = [p * size + min(p, extra) for p in range(parts + 1)]
-    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return even_slices(n, parts) if parts > 1 else None
 
 
 def over_batch(fn, *arrays, work: int | None = None) -> list:
@@ -327,7 +323,7 @@ def total(parts: list):
 
 def run(fn, groups: list, xp=np) -> list:
     """[fn(group) for group in groups], the groups shared among minigan's threads (the first on the calling one),
-    with OpenBLAS held at one thread meanwhile.
+    inside a :class:`blas_single_threaded` block that engaged (:func:`threads_for`), so OpenBLAS is at one thread.
 
     On CuPy, with one thread or one group, from inside another run(), or while another thread is in one: a plain
     loop on the calling thread.
@@ -335,27 +331,26 @@ def run(fn, groups: list, xp=np) -> list:
     if threads_for(xp) == 1 or len(groups) == 1 or getattr(_local, "inside", False) or not _region.acquire(False):
         return [fn(group) for group in groups]
     try:
-        with blas_single_threaded():
-            workers = _workers()
-            shares = split(list(range(len(groups))), len(workers) + 1)  # indices of groups, per thread
-            for worker, share in zip(workers, shares[1:]):
-                worker.start(fn, [groups[i] for i in share])
-            _local.inside = True
-            try:
-                results = [fn(groups[i]) for i in shares[0]]
-                first_error = None
-            except BaseException as exc:
-                first_error = exc
-            finally:
-                _local.inside = False
-                # never leave a thread writing into arrays after an error here has unwound the caller
-                outcomes = [worker.finish() for worker, _ in zip(workers, shares[1:])]
-            if first_error is not None:
-                raise first_error
-            for ok, value in outcomes:
-                if not ok:
-                    raise value
-                results.extend(value)
-            return results
+        workers = _workers()
+        shares = split(list(range(len(groups))), len(workers) + 1)  # indices of groups, per thread
+        for worker, share in zip(workers, shares[1:]):
+            worker.start(fn, [groups[i] for i in share])
+        _local.inside = True
+        try:
+            results = [fn(groups[i]) for i in shares[0]]
+            first_error = None
+        except BaseException as exc:
+            first_error = exc
+        finally:
+            _local.inside = False
+            # never leave a thread writing into arrays after an error here has unwound the caller
+            outcomes = [worker.finish() for worker, _ in zip(workers, shares[1:])]
+        if first_error is not None:
+            raise first_error
+        for ok, value in outcomes:
+            if not ok:
+                raise value
+            results.extend(value)
+        return results
     finally:
         _region.release()

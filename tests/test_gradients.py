@@ -11,6 +11,9 @@ Dropout forgetting its mask, ...) and each one scores above 1e-3, while the corr
 below 1e-6. The fast im2col/col2im convolutions are also compared with slow loop-based references
 (``_naive_conv2d`` and ``_naive_conv_transpose2d`` below), forward and backward.
 
+Every test runs twice (fixture ``_threads``): on the calling thread, and with the work split over three threads of
+minigan's (minigan.parallel) down to single rows.
+
 Worst errors observed (NumPy backend, 20 full runs of this file, 15 hypothesis examples per test; CuPy on an
 H100 gave the same orders of magnitude):
 
@@ -44,7 +47,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minigan import backend, nn
+from minigan import backend, nn, parallel
 from minigan.gradcheck import gradcheck
 
 TOL = 1e-6  # the verdict for a correct backward in float64
@@ -60,6 +63,24 @@ seeds = st.integers(0, 2**31 - 1)
 # bookkeeping: worst error per layer, printed at the end of the module (run with -s to see it)
 # ---------------------------------------------------------------------------------------------------------------
 _WORST: dict[str, float] = {}
+
+
+@pytest.fixture(params=["one thread", "three threads"], autouse=True)
+def _threads(request):
+    """Every check runs twice: as NumPy alone would (these batches are below minigan.parallel.MIN_BATCH), and with
+    the work split over three threads of minigan's down to single rows and single samples (minigan.parallel), so
+    the threaded paths of every layer meet the same random shapes, strides and paddings."""
+    if request.param == "one thread":
+        yield
+        return
+    if parallel.blas_threads() is None:
+        pytest.skip("NumPy's BLAS here is not an OpenBLAS minigan can hold at one thread: no threads of minigan's")
+    previous, min_block, min_batch = parallel.num_threads(), parallel.MIN_BLOCK, parallel.MIN_BATCH
+    parallel.set_num_threads(3)
+    parallel.MIN_BLOCK = parallel.MIN_BATCH = 1
+    yield
+    parallel.set_num_threads(previous)
+    parallel.MIN_BLOCK, parallel.MIN_BATCH = min_block, min_batch
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -23,8 +23,9 @@ class _Elementwise(Module):
 
 def _times_cache(dy, fprime):
     """dy * f', on blocks of the batch (see the module docstring)."""
-    dx = backend.array_module(dy).empty_like(dy)
-    parallel.over_batch(backend.array_module(dy).multiply, dy, fprime, dx)
+    xp = backend.array_module(dy)
+    dx = xp.empty_like(dy)
+    parallel.over_batch(xp.multiply, dy, fprime, dx)
     return dx
 
 

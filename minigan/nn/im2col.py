@@ -100,21 +100,14 @@ def batch_chunks(n: int, bytes_per_sample: int, budget: int = 2 << 20, parts: in
     A layer whose temporary matrix (cols) would outgrow the caches at a large batch makes it chunk by chunk: the
     result is the same, and at batch 256 the transposed convolution of the canonical DCGAN ran 1.4x faster in
     chunks of 40 images (8 MB) than in one piece (its cols matrix is then 51 MB). On the 2-core machine of
-    benchmarks/results (1 MB of L2 per core, 32 MB of L3), 2 MB chunks were as fast or faster than 8 MB ones
+    benchmarks/results (512 KB of L2 per core, 32 MB of L3), 2 MB chunks were as fast or faster than 8 MB ones
     and halve the step's transient memory; the timings there vary by 20% from run to run, so the gain is small.
     """
     if n < 1:
         return []
     most = max(1, budget // max(1, bytes_per_sample))
-    count = -(-n // most)
-    count = min(n, -(-count // parts) * parts)
-    size, extra = divmod(n, count)
-    chunks, start = [], 0
-    for i in range(count):
-        stop = start + size + (i < extra)
-        chunks.append(slice(start, stop))
-        start = stop
-    return chunks
+    count = -(-n // most)  # ceil(n / most)
+    return parallel.even_slices(n, min(n, -(-count // parts) * parts))
 
 
 def col2im(cols, x_shape, kernel, stride, padding, out_hw, out=None):
