@@ -1,7 +1,7 @@
 """The CPU-vs-CUDA benchmark suite: the canonical MNIST DCGAN training step (DESIGN.md) on NumPy, on CuPy when a GPU
 is present, and on its PyTorch twin when torch is installed, all in one process, one run.
 
-    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers]
+    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers] [--no-profile]
 
 What is timed (after ``warmup`` rounds; on a GPU the device is synchronised before every clock):
 
@@ -15,7 +15,10 @@ What is timed (after ``warmup`` rounds; on a GPU the device is synchronised befo
   batch and on a fake batch G(z), then G through D with fresh z (non-saturating loss, D's parameter gradients
   skipped). The torch twin does exactly the same work (fresh z, D frozen in the G step, BCE with logits, Adam);
 * every layer's forward and backward (median over ``steps``), in the step's training mode, on the backend and on
-  the twin;
+  the twin, each layer alone on the previous layer's output (``--no-layers`` skips this);
+* the profile of the step (:mod:`minigan.step_profile`): every layer's calls and every optimizer step timed inside
+  ``steps`` real steps, with the GEMM FLOPs each layer did there: where the step's time goes, and at what rate each
+  layer's products run in the company they keep (``--no-profile`` skips this);
 * the backend's float32 GEMM peak (``a @ b``, 2048 x 2048 x 2048): the best of 5 products before the steps and of
   the products between them;
 * the peak memory of a NumPy step (``tracemalloc``, which NumPy reports its buffers to) against what the step
@@ -44,7 +47,8 @@ import numpy as np
 
 from minigan import backend, optim, parallel
 from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
-from minigan.nn import Conv2d, ConvTranspose2d, Dense
+from minigan.nn.flops import layer_gflop
+from minigan.step_profile import step_profile
 
 NZ = 100
 
@@ -52,19 +56,6 @@ NZ = 100
 # ---------------------------------------------------------------------------------------------------------------
 # work
 # ---------------------------------------------------------------------------------------------------------------
-def layer_gflop(layer, x_shape, y_shape) -> float:
-    """GEMM work of one forward pass of ``layer`` (GFLOP); its backward costs twice that (dx and dW)."""
-    if isinstance(layer, Dense):
-        return 2 * x_shape[0] * layer.in_features * layer.out_features / 1e9
-    if isinstance(layer, Conv2d):
-        kh, kw = layer.kernel_size
-        return 2 * np.prod(y_shape) * layer.in_channels * kh * kw / 1e9
-    if isinstance(layer, ConvTranspose2d):
-        kh, kw = layer.kernel_size
-        return 2 * np.prod(x_shape) * layer.out_channels * kh * kw / 1e9
-    return 0.0
-
-
 def _shapes(net, x):
     shapes = []
     for layer in net.layers:
@@ -340,12 +331,21 @@ def _cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def minigan_profile(batch: int, steps: int, warmup: int) -> dict:
+    """:func:`minigan.step_profile.step_profile` of the canonical step: where its time goes, layer by layer."""
+    trainer, data = minigan_trainer(batch)
+    return step_profile(lambda: trainer.iteration(data), {"G": trainer.G, "D": trainer.D},
+                        {"G": trainer.opt_G, "D": trainer.opt_D}, steps, warmup)
+
+
 def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, layers: bool = True,
-        memory: bool = True, progress=print, gemm_size: int = 2048) -> dict:
-    """Time everything; returns {"machine", "steps": [...], "layers": [...], "gemm_peak_gflops": {...}}."""
+        memory: bool = True, progress=print, gemm_size: int = 2048, profile: bool = True) -> dict:
+    """Time everything; returns {"machine", "steps": [...], "layers": [...], "profiles": [...],
+    "gemm_peak_gflops": {...}}."""
     torch = _torch()
     backends = list(backends or backend.available_backends())
-    result = {"machine": machine(), "steps": [], "layers": [], "gemm_peak_gflops": {}, "gemm_size": gemm_size}
+    result = {"machine": machine(), "steps": [], "layers": [], "profiles": [], "gemm_peak_gflops": {},
+              "gemm_size": gemm_size}
     previous = backend.name()
     try:
         for name in backends:
@@ -396,6 +396,9 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
                         if b is not None:
                             a.update({"torch_forward_s": b["forward_s"], "torch_backward_s": b["backward_s"]})
                         result["layers"].append(a)
+                if profile:
+                    result["profiles"].append({"backend": name, "batch": batch,
+                                               **minigan_profile(batch, steps, warmup)})
             result["gemm_peak_gflops"][name] = peak
     finally:
         backend.use(previous)
@@ -444,19 +447,68 @@ def markdown(result: dict) -> str:
             rate = f"{r['gflop_forward'] / r['forward_s']:.0f}" if r["gflop_forward"] else ""
             lines.append(f"| {r['backend']} | {r['batch']} | {r['net']}{r['index']} {r['layer']} | "
                          f"{1e3 * r['forward_s']:.2f} | {1e3 * r['backward_s']:.2f} | {tf} | {tb} | {rate} |")
+    for p in result.get("profiles", []):
+        lines += _profile_markdown(p)
     return "\n".join(lines) + "\n"
 
 
+def _short(layer_repr: str) -> str:
+    """'Conv2d(64, 128, kernel_size=(4, 4), ...)' -> 'Conv2d(64, 128)': the name and its positional arguments
+    (the whole repr when it has none)."""
+    name, _, args = layer_repr.partition("(")
+    parts, depth, current = [], 0, ""
+    for ch in args[:-1]:  # split at the commas outside inner parentheses
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    positional = [p for p in parts if p and "=" not in p]
+    return f"{name}({', '.join(positional)})" if positional else layer_repr
+
+
+def _profile_markdown(p: dict) -> list[str]:
+    step = p["step_s"]
+
+    def share(seconds):
+        return f"{100 * seconds / step:.1f}%"
+
+    lines = ["", (f"Where the step's time goes ({p['backend']}, batch {p['batch']}): each layer's calls and each "
+                  f"optimizer step timed inside the step (minigan.step_profile), per step, means over {p['steps']} "
+                  f"steps; the step with these clocks: {1e3 * step:.1f} ms, {p['gflop']:.2f} GFLOP of GEMMs."), "",
+             "| net | layer | calls (fwd / bwd) | forward (ms) | backward (ms) | share of step | GFLOP | GFLOP/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in p["layers"]:
+        t = r["forward_s"] + r["backward_s"]
+        rate = f"{r['gflop'] / t:.0f}" if r["gflop"] and t else ""
+        gflop = f"{r['gflop']:.3f}" if r["gflop"] else ""
+        lines.append(f"| {r['net']}{r['index']} | {_short(r['layer'])} | {r['forward_calls']:g} / "
+                     f"{r['backward_calls']:g} | {1e3 * r['forward_s']:.2f} | {1e3 * r['backward_s']:.2f} | "
+                     f"{share(t)} | {gflop} | {rate} |")
+    for r in p["optimizers"]:
+        lines.append(f"| {r['net']} | {r['optimizer']}.step | {r['calls']:g} | | {1e3 * r['s']:.2f} | {share(r['s'])} "
+                     f"| | |")
+    lines.append(f"| | outside layers and optimizers (losses, noise, data, Python) | | | {1e3 * p['rest_s']:.2f} | "
+                 f"{share(p['rest_s'])} | | |")
+    return lines
+
+
 def write_reports(result: dict, out) -> list[Path]:
-    """bench.md, bench_steps.csv, bench_layers.csv, bench.json and bench.png (step time vs batch, log scale)."""
+    """bench.md, bench_steps.csv, bench_layers.csv, bench_profile.csv, bench.json and bench.png (step time vs
+    batch, log scale)."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "bench.md", out / "bench_steps.csv", out / "bench_layers.csv", out / "bench.json",
-             out / "bench.png"]
+             out / "bench.png", out / "bench_profile.csv"]
     paths[0].write_text(markdown(result))
-    for path, rows in ((paths[1], result["steps"]), (paths[2], result["layers"])):
+    profile_rows = [{"backend": p["backend"], "batch": p["batch"], **r}
+                    for p in result.get("profiles", []) for r in p["layers"] + p["optimizers"]
+                    + [{"net": "", "layer": "outside layers and optimizers", "s": p["rest_s"]}]]
+    for path, rows in ((paths[1], result["steps"]), (paths[2], result["layers"]), (paths[5], profile_rows)):
         columns = list(dict.fromkeys(k for r in rows for k in r))
         with open(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
@@ -505,7 +557,9 @@ def add_arguments(parser):
                         help="default: every available one")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--no-layers", action="store_true", help="time whole steps only")
+    parser.add_argument("--no-layers", action="store_true", help="skip the per-layer timings in isolation")
+    parser.add_argument("--no-profile", action="store_true", help="skip the profile of the step (time per layer "
+                        "inside the step)")
     parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n x n GEMM peak measurement")
     parser.add_argument("--out", default=None, help="write bench.md, CSVs, JSON and bench.png here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -516,7 +570,7 @@ def command(args) -> int:
 
     quiet = (lambda *a, **k: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
     result = run(args.batch, args.backends, args.steps, args.warmup, layers=not args.no_layers, progress=quiet,
-                 gemm_size=args.gemm_size)
+                 gemm_size=args.gemm_size, profile=not args.no_profile)
     if args.out:
         for path in write_reports(result, args.out):
             quiet(f"wrote {path}")

@@ -29,10 +29,15 @@ def test_run_and_reports(tmp_path):
         assert row["one_thread_s"] > 0 and row["speedup_from_threads"] > 0
     assert len(result["layers"]) == 9 + 7  # every layer of G and D
     assert result["gemm_peak_gflops"]["numpy"] > 0
+    (profile,) = result["profiles"]
+    assert profile["backend"] == "numpy" and profile["batch"] == 4 and len(profile["layers"]) == 9 + 7
     paths = bench.write_reports(result, tmp_path)
     for p in paths:
         assert p.stat().st_size > 0
-    assert "| numpy | 4 |" in paths[0].read_text()
+    report = paths[0].read_text()
+    assert "| numpy | 4 |" in report
+    assert "Where the step's time goes (numpy, batch 4)" in report and "| D2 | Conv2d(64, 128) | 3 / 3 |" in report
+    assert "Adam" in (tmp_path / "bench_profile.csv").read_text()
 
 
 def test_twin_is_timed_when_torch_is_there():

@@ -1,0 +1,121 @@
+"""Where a training step's time goes: every layer's forward and backward, and every optimizer step, timed inside
+the real step.
+
+    report = step_profile(lambda: trainer.iteration(data), {"G": G, "D": D}, {"G": opt_G, "D": opt_D})
+
+Timing layers one by one, in isolation, flatters them: their inputs sit in the cache, nothing else runs between
+calls. Here the step runs as it always does, and each leaf layer of the nets (each module with no children) has
+timing wrappers put on its instance for the duration: ``_run_forward`` (what Sequential calls) and ``backward``;
+likewise each optimizer's ``step``. The wrappers are taken off afterwards, also when the step raises.
+
+The clock is read after ``backend.synchronize()``: on a GPU an entry is then the device time of that call, but
+the host can no longer queue work ahead of the device, so the profiled step is slower than the step alone. The
+report keeps the two apart: ``step_s`` is the step with wrappers, and the rows add up to it together with
+``rest_s``, the time outside every layer and optimizer (losses, noise, data, Python between calls).
+
+Work: each call's GEMM FLOPs, from the shapes it saw (:func:`minigan.nn.flops.layer_gflop`): a forward once, a
+backward once per gradient it computes (the weight gradient unless ``param_grads=False``; the input gradient unless
+``input_grad=False`` and the layer skips it). Summed over the canonical step this is ``bench.step_gflop``, which
+counts the same work from the algorithm instead (tests/test_bench.py holds the two together).
+"""
+
+from __future__ import annotations
+
+import time
+
+from minigan import backend
+from minigan.nn.flops import layer_gflop
+from minigan.nn.module import Module
+
+
+_COUNTS = ("forward_calls", "backward_calls", "forward_s", "backward_s", "calls", "s", "gflop")  # summed per call
+
+
+def _leaves(nets: dict):
+    """(net name, index within the net, layer) for every module without children, in the nets' order."""
+    for net_name, net in nets.items():
+        for prefix, module in net.named_modules():
+            if not module._children:
+                yield net_name, prefix.rstrip(".") or "-", module
+
+
+def _computes_dx_anyway(layer) -> bool:
+    """True when ``backward(input_grad=False)`` still computes dx (the layer has no way to skip it)."""
+    return type(layer)._backward_without_input_grad is Module._backward_without_input_grad
+
+
+def step_profile(step, nets: dict, optimizers: dict, steps: int = 10, warmup: int = 2, sync=None) -> dict:
+    """Run ``step`` ``warmup + steps`` times; report the last ``steps``, per step (means).
+
+    Returns {"steps": steps, "step_s": wall time of a step with the wrappers on, "rest_s": what neither a layer
+    nor an optimizer covers, "gflop": the step's GEMM work, "layers": [...], "optimizers": [...]}: a row per leaf
+    layer, in the nets' order ({"net", "index", "layer", "forward_calls", "backward_calls", "forward_s",
+    "backward_s", "gflop"}), and one per optimizer ({"net", "optimizer", "calls", "s"}).
+    """
+    sync = sync or backend.synchronize
+    rows, opt_rows, patched = [], [], []
+
+    def clocked(row, kind, fn, work):
+        def call(*args, **kwargs):
+            sync()
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            sync()
+            row[f"{kind}s"] += time.perf_counter() - t0  # kind: "forward_", "backward_" or "" (an optimizer)
+            row[f"{kind}calls"] += 1
+            row["gflop"] += work(args, kwargs, out)
+            return out
+
+        return call
+
+    def forward_work(layer, row):
+        def work(args, kwargs, y):
+            row["_x_shape"] = tuple(args[0].shape)  # for the backward that follows
+            return layer_gflop(layer, args[0].shape, y.shape)
+
+        return work
+
+    def backward_work(layer, row):
+        def work(args, kwargs, dx):
+            dy = args[0]
+            param_grads = args[1] if len(args) > 1 else kwargs.get("param_grads", True)
+            input_grad = args[2] if len(args) > 2 else kwargs.get("input_grad", True)
+            products = bool(param_grads and layer._params) + bool(input_grad or _computes_dx_anyway(layer))
+            return products * layer_gflop(layer, row["_x_shape"], dy.shape)
+
+        return work
+
+    for net_name, index, layer in _leaves(nets):
+        row = {"net": net_name, "index": index, "layer": repr(layer), "forward_calls": 0, "backward_calls": 0,
+               "forward_s": 0.0, "backward_s": 0.0, "gflop": 0.0, "_x_shape": None}
+        rows.append(row)
+        layer._run_forward = clocked(row, "forward_", layer._run_forward, forward_work(layer, row))
+        layer.backward = clocked(row, "backward_", layer.backward, backward_work(layer, row))
+        patched += [(layer, "_run_forward"), (layer, "backward")]
+    for net_name, opt in optimizers.items():
+        row = {"net": net_name, "optimizer": type(opt).__name__, "calls": 0, "s": 0.0, "gflop": 0.0}
+        opt_rows.append(row)
+        opt.step = clocked(row, "", opt.step, lambda args, kwargs, out: 0.0)
+        patched.append((opt, "step"))
+    try:
+        for _ in range(warmup):
+            step()
+        for row in rows + opt_rows:
+            row.update({k: 0 for k in _COUNTS if k in row})
+        sync()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        total = time.perf_counter() - t0
+    finally:
+        for obj, name in patched:
+            del obj.__dict__[name]  # the class's method shows through again
+    for row in rows + opt_rows:
+        row.pop("_x_shape", None)
+        row.update({k: row[k] / steps for k in _COUNTS if k in row})
+    for row in opt_rows:
+        del row["gflop"]
+    covered = sum(row["forward_s"] + row["backward_s"] for row in rows) + sum(row["s"] for row in opt_rows)
+    return {"steps": steps, "step_s": total / steps, "rest_s": total / steps - covered,
+            "gflop": sum(row["gflop"] for row in rows), "layers": rows, "optimizers": opt_rows}

@@ -1,0 +1,112 @@
+"""minigan.step_profile: where a training step's time goes, layer by layer, timed inside the step."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from minigan import bench, optim
+from minigan.nn import Dense, ReLU, Sequential
+from minigan.nn.module import Module
+from minigan.step_profile import step_profile
+
+
+def _canonical(batch):
+    trainer, data = bench.minigan_trainer(batch)
+    nets, opts = {"G": trainer.G, "D": trainer.D}, {"G": trainer.opt_G, "D": trainer.opt_D}
+    return (lambda: trainer.iteration(data)), nets, opts
+
+
+def test_work_and_calls_of_the_canonical_step():
+    """The FLOPs the layers report, from the shapes they saw, add up to bench.step_gflop, which counts the same
+    work from the algorithm instead; G runs forward twice and backward once per iteration (k = 1), D three times
+    each (real, fake, and in the generator step), and each optimizer steps once."""
+    step, nets, opts = _canonical(4)
+    report = step_profile(step, nets, opts, steps=2, warmup=1)
+    assert report["gflop"] == pytest.approx(bench.step_gflop(4), rel=1e-12)
+    calls = {(r["net"], r["forward_calls"], r["backward_calls"]) for r in report["layers"]}
+    assert calls == {("G", 2, 1), ("D", 3, 3)}
+    assert len(report["layers"]) == len(nets["G"].layers) + len(nets["D"].layers)
+    assert [(r["net"], r["optimizer"], r["calls"]) for r in report["optimizers"]] == [("G", "Adam", 1),
+                                                                                       ("D", "Adam", 1)]
+
+
+def test_rows_never_overlap_and_add_up_to_the_step():
+    """Only leaf layers are clocked (a Sequential around them is not), so the clocked intervals are disjoint: what
+    they cover cannot exceed the step's wall time, and the rest is what no layer or optimizer did."""
+    step, nets, opts = _canonical(4)
+    report = step_profile(step, nets, opts, steps=2, warmup=1)
+    covered = sum(r["forward_s"] + r["backward_s"] for r in report["layers"]) + sum(r["s"] for r in
+                                                                                    report["optimizers"])
+    assert report["rest_s"] >= 0
+    assert covered + report["rest_s"] == pytest.approx(report["step_s"])
+
+
+class _Sleep(Module):
+    """Identity that takes ``seconds`` in forward."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def _forward(self, x, train):
+        time.sleep(self.seconds)
+        return x
+
+    def _backward(self, dy, param_grads):
+        return dy
+
+
+def test_time_lands_on_the_layer_that_spent_it():
+    net = Sequential(Dense(3, 4), _Sleep(0.02), ReLU())
+    opt = optim.SGD(net, lr=0.1)
+    x = np.ones((2, 3), dtype=np.float32)
+
+    def step():
+        net.zero_grad()
+        net.backward(net(x))
+        opt.step()
+        time.sleep(0.01)  # outside every layer and optimizer
+
+    report = step_profile(step, {"net": net}, {"net": opt}, steps=3, warmup=0)
+    by_index = {r["index"]: r for r in report["layers"]}
+    assert by_index["1"]["forward_s"] >= 0.02
+    assert by_index["0"]["forward_s"] < 0.01 and by_index["2"]["forward_s"] < 0.01
+    assert 0.01 <= report["rest_s"] < 0.02
+    assert by_index["0"]["gflop"] == pytest.approx(3 * 2 * 2 * 3 * 4 / 1e9)  # forward, dx and dW of a 2x3 @ 3x4
+
+
+def test_the_clocks_come_off_afterwards_even_when_the_step_fails():
+    net = Sequential(Dense(3, 4), ReLU())
+    opt = optim.SGD(net, lr=0.1)
+
+    def failing_step():
+        net(np.ones((2, 3), dtype=np.float32))
+        raise ValueError("planted")
+
+    with pytest.raises(ValueError, match="planted"):
+        step_profile(failing_step, {"net": net}, {"net": opt}, steps=1, warmup=0)
+    for layer in (*net.layers, net):
+        assert "_run_forward" not in vars(layer) and "backward" not in vars(layer)
+    assert "step" not in vars(opt)
+
+
+def test_a_backward_counts_the_products_it_makes():
+    """input_grad=False: Conv2d skips its dx product, ConvTranspose2d has no way to and still makes it;
+    param_grads=False: no weight-gradient product."""
+    from minigan.nn import Conv2d, ConvTranspose2d
+    from minigan.nn.flops import layer_gflop
+
+    x = np.ones((2, 2, 6, 6), dtype=np.float32)
+    for layer, skips_dx in ((Conv2d(2, 3, 4, 2, 1), True), (ConvTranspose2d(2, 3, 4, 2, 1), False)):
+        net = Sequential(layer)
+        forward = layer_gflop(layer, x.shape, net(x).shape)
+        for param_grads, input_grad, products in ((True, False, 1 if skips_dx else 2), (False, True, 1),
+                                                  (True, True, 2)):
+            def step():
+                net.backward(np.ones_like(net(x)), param_grads=param_grads, input_grad=input_grad)
+
+            report = step_profile(step, {"net": net}, {}, steps=1, warmup=0)
+            assert report["gflop"] == pytest.approx((1 + products) * forward), (layer, param_grads, input_grad)
