@@ -496,8 +496,8 @@ def _profile_markdown(p: dict) -> list[str]:
 
 
 def write_reports(result: dict, out) -> list[Path]:
-    """bench.md, bench_steps.csv, bench_layers.csv, bench_profile.csv, bench.json and bench.png (step time vs
-    batch, log scale)."""
+    """bench.md, bench_steps.csv, bench_layers.csv, bench_profile.csv, bench.json, bench.png (step time vs
+    batch, log scale) and, when the step was profiled, bench_profile.png (where its time goes)."""
     import matplotlib.pyplot as plt
 
     out = Path(out)
@@ -530,7 +530,34 @@ def write_reports(result: dict, out) -> list[Path]:
     fig.tight_layout()
     fig.savefig(paths[4], dpi=120)
     plt.close(fig)
+    if result.get("profiles"):
+        paths.append(out / "bench_profile.png")
+        plot_profiles(result["profiles"], paths[-1])
     return paths
+
+
+def plot_profiles(profiles: list[dict], path) -> None:
+    """One panel per profiled (backend, batch): a bar per layer and optimizer, forward and backward stacked, in ms
+    per step, and the time outside them; the step's total in the title."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(profiles), figsize=(5.5 * len(profiles), 5.5), squeeze=False)
+    for ax, p in zip(axes[0], profiles):
+        labels = [f"{r['net']}{r['index']} {_short(r['layer'])}" for r in p["layers"]]
+        labels += [f"{r['net']} {r['optimizer']}.step" for r in p["optimizers"]] + ["outside layers"]
+        fwd = [1e3 * r["forward_s"] for r in p["layers"]] + [0.0] * (len(p["optimizers"]) + 1)
+        bwd = [1e3 * r["backward_s"] for r in p["layers"]] + [1e3 * r["s"] for r in p["optimizers"]]
+        bwd.append(1e3 * p["rest_s"])
+        rows = range(len(labels))[::-1]  # G0 at the top
+        ax.barh(rows, fwd, color="tab:blue", label="forward")
+        ax.barh(rows, bwd, left=fwd, color="tab:orange", label="backward / optimizer step / rest")
+        ax.set_yticks(list(rows), labels, fontsize=7)
+        ax.set_xlabel("ms per training step")
+        ax.set_title(f"{p['backend']}, batch {p['batch']}: step {1e3 * p['step_s']:.1f} ms", fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def summary_json(result: dict) -> dict:

@@ -27,7 +27,6 @@ from minigan import backend
 from minigan.nn.flops import layer_gflop
 from minigan.nn.module import Module
 
-
 _COUNTS = ("forward_calls", "backward_calls", "forward_s", "backward_s", "calls", "s", "gflop")  # summed per call
 
 

@@ -105,7 +105,7 @@ def test_a_backward_counts_the_products_it_makes():
         forward = layer_gflop(layer, x.shape, net(x).shape)
         for param_grads, input_grad, products in ((True, False, 1 if skips_dx else 2), (False, True, 1),
                                                   (True, True, 2)):
-            def step():
+            def step(net=net, param_grads=param_grads, input_grad=input_grad):
                 net.backward(np.ones_like(net(x)), param_grads=param_grads, input_grad=input_grad)
 
             report = step_profile(step, {"net": net}, {}, steps=1, warmup=0)
