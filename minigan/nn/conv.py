@@ -176,7 +176,7 @@ class Conv2d(_ConvBase):
         if param_grads:
             self._add_weight_grad(parallel.total(dw_parts))
             if "bias" in self._grads:
-                self._grads["bias"] += dy_rows.sum(axis=0)
+                self._grads["bias"] += parallel.column_sums(dy_rows)
         return dx
 
     def _clear_cache(self):
@@ -287,7 +287,7 @@ class ConvTranspose2d(_ConvBase):
         if param_grads:
             self._add_weight_grad(parallel.total(dw_parts))
             if "bias" in self._grads:
-                self._grads["bias"] += dy.sum(axis=(0, 1, 2))
+                self._grads["bias"] += parallel.column_sums(dy.reshape(-1, self.out_channels))
         return channels_first(dx_rows.reshape(n, h, w, self.in_channels))
 
     def _clear_cache(self):
