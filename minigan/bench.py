@@ -445,7 +445,7 @@ def markdown(result: dict) -> str:
             tf = f"{1e3 * r['torch_forward_s']:.2f}" if "torch_forward_s" in r else "-"
             tb = f"{1e3 * r['torch_backward_s']:.2f}" if "torch_backward_s" in r else "-"
             rate = f"{r['gflop_forward'] / r['forward_s']:.0f}" if r["gflop_forward"] else ""
-            lines.append(f"| {r['backend']} | {r['batch']} | {r['net']}{r['index']} {r['layer']} | "
+            lines.append(f"| {r['backend']} | {r['batch']} | {r['net']}{r['index']} {_short(r['layer'])} | "
                          f"{1e3 * r['forward_s']:.2f} | {1e3 * r['backward_s']:.2f} | {tf} | {tb} | {rate} |")
     for p in result.get("profiles", []):
         lines += _profile_markdown(p)
