@@ -3,8 +3,9 @@
 #   1. the whole test suite, CuPy cases included (they skip elsewhere);
 #   2. the whole suite again with MINIGAN_BACKEND=cupy, so every default-backend path runs on the GPU;
 #   3. the benchmark suite (minigan bench): the canonical DCGAN step and its layers on CuPy at batch 64, 256 and
-#      1024 and on NumPy at 64 and 256, each against its torch twin (CUDA / CPU), with tables, CSVs and plots.
-# Logs, the benchmark tables (md), their JSON and one plot go to ${OUT:-gpu_results}/ (8 files).
+#      1024 and on NumPy at 64 and 256, each against its torch twin (CUDA / CPU), with tables, CSVs and plots,
+#      and the profile of the step (each layer's time inside it; on the GPU synchronised after every layer call).
+# Logs, the benchmark tables (md), their JSON and two plots go to ${OUT:-gpu_results}/ (9 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu_results}"
@@ -22,4 +23,5 @@ for b in cupy numpy; do
   cp "$REPORTS/$b/bench.md" "$OUT/bench_$b.md" && cp "$REPORTS/$b/bench.json" "$OUT/bench_$b.json" && cat "$OUT/bench_$b.md"
 done
 cp "$REPORTS/cupy/bench.png" "$OUT/bench_cupy.png"
+cp "$REPORTS/cupy/bench_profile.png" "$OUT/bench_profile_cupy.png"
 exit $status

@@ -536,9 +536,10 @@ def write_reports(result: dict, out) -> list[Path]:
     return paths
 
 
-def plot_profiles(profiles: list[dict], path) -> None:
+def plot_profiles(profiles: list[dict], path=None):
     """One panel per profiled (backend, batch): a bar per layer and optimizer, forward and backward stacked, in ms
-    per step, and the time outside them; the step's total in the title."""
+    per step, and the time outside them; the step's total in the title. Saved to ``path`` (and closed) if given;
+    the figure is returned."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(profiles), figsize=(5.5 * len(profiles), 5.5), squeeze=False)
@@ -556,8 +557,10 @@ def plot_profiles(profiles: list[dict], path) -> None:
         ax.set_title(f"{p['backend']}, batch {p['batch']}: step {1e3 * p['step_s']:.1f} ms", fontsize=9)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
 
 
 def summary_json(result: dict) -> dict:
