@@ -14,8 +14,8 @@ What is timed (after ``warmup`` rounds; on a GPU the device is synchronised befo
   The step is one iteration of :class:`minigan.train.GAN` with k = 1 and Adam(2e-4, (0.5, 0.999)): D on a real
   batch and on a fake batch G(z), then G through D with fresh z (non-saturating loss, D's parameter gradients
   skipped). The torch twin does exactly the same work (fresh z, D frozen in the G step, BCE with logits, Adam);
-* every layer's forward and backward (median over ``steps``), in the step's training mode, on the backend and on
-  the twin, each layer alone on the previous layer's output (``--no-layers`` skips this);
+* every layer's forward and backward alone, on the previous layer's output, in the step's training mode, on the
+  backend and on the twin, in the same rounds (:func:`layer_times`; ``--no-layers`` skips this);
 * the profile of the step (:mod:`minigan.step_profile`): every layer's calls and every optimizer step timed inside
   ``steps`` real steps, with the GEMM FLOPs each layer did there: where the step's time goes, and at what rate each
   layer's products run in the company they keep (``--no-profile`` skips this);
@@ -38,7 +38,6 @@ import argparse
 import csv
 import json
 import platform
-import statistics
 import time
 import tracemalloc
 from pathlib import Path
@@ -84,19 +83,6 @@ def step_gflop(batch: int) -> float:
 # ---------------------------------------------------------------------------------------------------------------
 # clocks
 # ---------------------------------------------------------------------------------------------------------------
-def _median_time(fn, steps: int, warmup: int, sync) -> float:
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def interleaved_times(fns, syncs, steps: int, warmup: int) -> list[list[float]]:
     """Seconds of one call of each function per round, ``steps`` rounds after ``warmup``; ``syncs[i]`` is called
     after fns[i] before the clock is read.
@@ -198,25 +184,6 @@ def minigan_memory(batch: int) -> tuple[int, int]:
     return peak - base + 4 * params, needed  # the step's own peak on top of the resident state
 
 
-def minigan_layer_times(batch: int, steps: int, warmup: int) -> list[dict]:
-    xp = backend.get_xp()
-    rng = np.random.default_rng(0)
-    rows = []
-    for name, net, x in (("G", dcgan_mnist_generator(), rng.standard_normal((batch, NZ), dtype=np.float32)),
-                         ("D", dcgan_mnist_discriminator(), _images(rng, batch))):
-        x = xp.asarray(x)
-        for i, layer in enumerate(net.layers):
-            y = layer.forward(x, train=True)
-            dy = xp.ones_like(y)
-            fwd = _median_time(lambda layer=layer, x=x: layer.forward(x, train=True), steps, warmup,
-                               backend.synchronize)
-            bwd = _median_time(lambda layer=layer, dy=dy: layer.backward(dy), steps, warmup, backend.synchronize)
-            rows.append({"net": name, "index": i, "layer": repr(layer), "forward_s": fwd, "backward_s": bwd,
-                         "gflop_forward": layer_gflop(layer, x.shape, y.shape)})
-            x = y
-    return rows
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the torch twin
 # ---------------------------------------------------------------------------------------------------------------
@@ -271,30 +238,44 @@ def torch_step(torch, batch: int, device: str):
     return step
 
 
-def torch_layer_times(torch, batch: int, steps: int, warmup: int, device: str) -> list[dict]:
-    backend.seed(0)
-    tg, td = torch_twins(torch, dcgan_mnist_generator(), dcgan_mnist_discriminator(), device)
+def layer_times(batch: int, steps: int, warmup: int, torch=None, device: str = "cpu") -> list[dict]:
+    """Every layer of G and D alone, forward and backward in training mode, on the previous layer's output; with
+    ``torch``, its twin layer in the same rounds (:func:`interleaved_times`: minigan's forward, minigan's backward,
+    the twin's forward, the twin's forward + backward, in turn). The twin's backward is the round's forward +
+    backward less its forward (autograd has no backward without its forward); medians over the rounds."""
+    xp = backend.get_xp()
     rng = np.random.default_rng(0)
-    sync = _torch_sync(torch, device)
+    backend.seed(0)
+    g, d = dcgan_mnist_generator(), dcgan_mnist_discriminator()
+    twins = torch_twins(torch, g, d, device) if torch is not None else (None, None)
+    sync = _torch_sync(torch, device) if torch is not None else None
     rows = []
-    for name, net, x in (("G", tg, rng.standard_normal((batch, NZ), dtype=np.float32)), ("D", td, _images(rng, batch))):
-        x = torch.as_tensor(x, device=device)
-        for i, layer in enumerate(net):
-            xi = x.detach().requires_grad_(True)
-            y = layer(xi)
-            dy = torch.ones_like(y)
-
-            def forward(layer=layer, xi=xi):
-                return layer(xi)
-
-            def backward(layer=layer, xi=xi, dy=dy):
-                layer(xi).backward(dy)
-
-            fwd = _median_time(forward, steps, warmup, sync)
-            both = _median_time(backward, steps, warmup, sync)
-            rows.append({"net": name, "index": i, "layer": type(layer).__name__, "forward_s": fwd,
-                         "backward_s": max(both - fwd, 0.0)})
-            x = y.detach()
+    inputs = (rng.standard_normal((batch, NZ), dtype=np.float32), _images(rng, batch))
+    for name, net, twin, x_np in zip("GD", (g, d), twins, inputs):
+        x = xp.asarray(x_np)
+        tx = torch.as_tensor(x_np, device=device) if twin is not None else None
+        for i, layer in enumerate(net.layers):
+            y = layer.forward(x, train=True)
+            dy = xp.ones_like(y)
+            fns = [lambda layer=layer, x=x: layer.forward(x, train=True),
+                   lambda layer=layer, dy=dy: layer.backward(dy)]
+            syncs = [backend.synchronize] * 2
+            if twin is not None:
+                t_layer, t_x = twin[i], tx.detach().requires_grad_(True)
+                t_y = t_layer(t_x)
+                t_dy = torch.ones_like(t_y)
+                fns += [lambda t_layer=t_layer, t_x=t_x: t_layer(t_x),
+                        lambda t_layer=t_layer, t_x=t_x, t_dy=t_dy: t_layer(t_x).backward(t_dy)]
+                syncs += [sync] * 2
+            times = [np.array(t) for t in interleaved_times(fns, syncs, steps, warmup)]
+            row = {"net": name, "index": i, "layer": repr(layer), "forward_s": float(np.median(times[0])),
+                   "backward_s": float(np.median(times[1])), "gflop_forward": layer_gflop(layer, x.shape, y.shape)}
+            if twin is not None:
+                row.update({"torch_forward_s": float(np.median(times[2])),
+                            "torch_backward_s": max(float(np.median(times[3] - times[2])), 0.0)})
+                tx = t_y.detach()
+            rows.append(row)
+            x = y
     return rows
 
 
@@ -389,13 +370,8 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
                                 "memory_ratio": peak_bytes / needed})
                 result["steps"].append(row)
                 if layers:
-                    ours = minigan_layer_times(batch, steps, warmup)
-                    theirs = torch_layer_times(torch, batch, steps, warmup, device) if twin_ok else [None] * len(ours)
-                    for a, b in zip(ours, theirs):
-                        a.update({"backend": name, "batch": batch})
-                        if b is not None:
-                            a.update({"torch_forward_s": b["forward_s"], "torch_backward_s": b["backward_s"]})
-                        result["layers"].append(a)
+                    for row in layer_times(batch, steps, warmup, torch if twin_ok else None, device):
+                        result["layers"].append({**row, "backend": name, "batch": batch})
                 if profile:
                     result["profiles"].append({"backend": name, "batch": batch,
                                                **minigan_profile(batch, steps, warmup)})
@@ -439,7 +415,9 @@ def markdown(result: dict) -> str:
                      f"{r['gflop']:.2f} | {r['minigan_gflops']:.0f} | {100 * r['share_of_peak']:.0f}% | {mem} | "
                      f"{one} |")
     if result["layers"]:
-        lines += ["", "| backend | batch | layer | fwd (ms) | bwd (ms) | twin fwd (ms) | twin bwd (ms) | fwd GFLOP/s |",
+        lines += ["", ("Layers alone, each on the previous layer's output: medians over rounds of minigan's forward, "
+                       "its backward, the twin layer's forward and its forward + backward, in turn."), "",
+                  "| backend | batch | layer | fwd (ms) | bwd (ms) | twin fwd (ms) | twin bwd (ms) | fwd GFLOP/s |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in result["layers"]:
             tf = f"{1e3 * r['torch_forward_s']:.2f}" if "torch_forward_s" in r else "-"

@@ -49,6 +49,15 @@ def test_twin_is_timed_when_torch_is_there():
     assert row["ratio_minigan_over_torch"] == pytest.approx(row["minigan_s"] / row["torch_s"])
 
 
+def test_each_layer_is_timed_beside_its_twin():
+    """bench.layer_times: every layer of G and D with its torch twin layer, in the same rounds, in order."""
+    torch = pytest.importorskip("torch")
+    rows = bench.layer_times(2, steps=2, warmup=0, torch=torch)
+    assert [(r["net"], r["index"]) for r in rows] == [("G", i) for i in range(9)] + [("D", i) for i in range(7)]
+    assert all(r["forward_s"] > 0 and r["torch_forward_s"] > 0 and r["torch_backward_s"] >= 0 for r in rows)
+    assert rows[4]["layer"].startswith("ConvTranspose2d(128, 64") and rows[4]["gflop_forward"] > 0
+
+
 def test_cli_json_is_one_object():
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
