@@ -1,7 +1,8 @@
 """The CPU-vs-CUDA benchmark suite: the canonical MNIST DCGAN training step (DESIGN.md) on NumPy, on CuPy when a GPU
 is present, and on its PyTorch twin when torch is installed, all in one process, one run.
 
-    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers] [--no-profile]
+    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers]
+                  [--no-profile]
 
 What is timed (after ``warmup`` rounds; on a GPU the device is synchronised before every clock):
 
@@ -38,6 +39,7 @@ import argparse
 import csv
 import json
 import platform
+import re
 import time
 import tracemalloc
 from pathlib import Path
@@ -431,20 +433,9 @@ def markdown(result: dict) -> str:
 
 
 def _short(layer_repr: str) -> str:
-    """'Conv2d(64, 128, kernel_size=(4, 4), ...)' -> 'Conv2d(64, 128)': the name and its positional arguments
-    (the whole repr when it has none)."""
-    name, _, args = layer_repr.partition("(")
-    parts, depth, current = [], 0, ""
-    for ch in args[:-1]:  # split at the commas outside inner parentheses
-        depth += (ch == "(") - (ch == ")")
-        if ch == "," and depth == 0:
-            parts.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    parts.append(current.strip())
-    positional = [p for p in parts if p and "=" not in p]
-    return f"{name}({', '.join(positional)})" if positional else layer_repr
+    """'Conv2d(64, 128, kernel_size=(4, 4), stride=(2, 2), ...)' -> 'Conv2d(64, 128)': the keyword arguments after
+    the positional ones dropped (a repr with only keyword arguments stays whole)."""
+    return re.sub(r", \w+=(\([^)]*\)|[^,()]*)", "", layer_repr)
 
 
 def _profile_markdown(p: dict) -> list[str]:
@@ -559,17 +550,33 @@ def main(argv=None) -> int:
     return command(parser.parse_args(argv))
 
 
+def _at_least(least: int, what: str):
+    """An argparse type: an integer >= least, else an error that says so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < least:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer >= {least}, got {text!r}")
+        return value
+
+    return parse
+
+
 def add_arguments(parser):
-    parser.add_argument("--batch", type=int, nargs="+", default=[64, 256])
+    # batch >= 2: the DCGAN's BatchNorm needs two samples to take statistics over
+    parser.add_argument("--batch", type=_at_least(2, "a batch size"), nargs="+", default=[64, 256])
     parser.add_argument("--backends", nargs="+", choices=backend.BACKENDS, default=None,
                         help="default: every available one")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=_at_least(1, "--steps"), default=20)
+    parser.add_argument("--warmup", type=_at_least(0, "--warmup"), default=3)
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer timings in isolation")
     parser.add_argument("--no-profile", action="store_true", help="skip the profile of the step (time per layer "
                         "inside the step)")
-    parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n x n GEMM peak measurement")
-    parser.add_argument("--out", default=None, help="write bench.md, CSVs, JSON and bench.png here")
+    parser.add_argument("--gemm-size", type=_at_least(1, "--gemm-size"), default=2048,
+                        help="n of the n x n x n GEMM peak measurement")
+    parser.add_argument("--out", default=None, help="write bench.md, CSVs, JSON, bench.png and bench_profile.png here")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
 

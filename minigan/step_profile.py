@@ -27,6 +27,7 @@ from minigan import backend
 from minigan.nn.flops import layer_gflop
 from minigan.nn.module import Module
 
+_ABSENT = object()
 _COUNTS = ("forward_calls", "backward_calls", "forward_s", "backward_s", "calls", "s", "gflop")  # summed per call
 
 
@@ -51,21 +52,29 @@ def step_profile(step, nets: dict, optimizers: dict, steps: int = 10, warmup: in
     layer, in the nets' order ({"net", "index", "layer", "forward_calls", "backward_calls", "forward_s",
     "backward_s", "gflop"}), and one per optimizer ({"net", "optimizer", "calls", "s"}).
     """
+    if steps < 1 or warmup < 0:
+        raise ValueError(f"step_profile needs steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}")
     sync = sync or backend.synchronize
     rows, opt_rows, patched = [], [], []
 
-    def clocked(row, kind, fn, work):
+    def clocked(row, prefix, fn, work=None):
+        """fn, adding its time and calls to row[prefix + "s"] and row[prefix + "calls"] (and its work, if given)."""
         def call(*args, **kwargs):
             sync()
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
             sync()
-            row[f"{kind}s"] += time.perf_counter() - t0  # kind: "forward_", "backward_" or "" (an optimizer)
-            row[f"{kind}calls"] += 1
-            row["gflop"] += work(args, kwargs, out)
+            row[prefix + "s"] += time.perf_counter() - t0
+            row[prefix + "calls"] += 1
+            if work is not None:
+                row["gflop"] += work(args, kwargs, out)
             return out
 
         return call
+
+    def patch(obj, name, wrapper):
+        patched.append((obj, name, obj.__dict__.get(name, _ABSENT)))
+        setattr(obj, name, wrapper)
 
     def forward_work(layer, row):
         def work(args, kwargs, y):
@@ -88,14 +97,12 @@ def step_profile(step, nets: dict, optimizers: dict, steps: int = 10, warmup: in
         row = {"net": net_name, "index": index, "layer": repr(layer), "forward_calls": 0, "backward_calls": 0,
                "forward_s": 0.0, "backward_s": 0.0, "gflop": 0.0, "_x_shape": None}
         rows.append(row)
-        layer._run_forward = clocked(row, "forward_", layer._run_forward, forward_work(layer, row))
-        layer.backward = clocked(row, "backward_", layer.backward, backward_work(layer, row))
-        patched += [(layer, "_run_forward"), (layer, "backward")]
+        patch(layer, "_run_forward", clocked(row, "forward_", layer._run_forward, forward_work(layer, row)))
+        patch(layer, "backward", clocked(row, "backward_", layer.backward, backward_work(layer, row)))
     for net_name, opt in optimizers.items():
-        row = {"net": net_name, "optimizer": type(opt).__name__, "calls": 0, "s": 0.0, "gflop": 0.0}
+        row = {"net": net_name, "optimizer": type(opt).__name__, "calls": 0, "s": 0.0}
         opt_rows.append(row)
-        opt.step = clocked(row, "", opt.step, lambda args, kwargs, out: 0.0)
-        patched.append((opt, "step"))
+        patch(opt, "step", clocked(row, "", opt.step))
     try:
         for _ in range(warmup):
             step()
@@ -108,13 +115,14 @@ def step_profile(step, nets: dict, optimizers: dict, steps: int = 10, warmup: in
         sync()
         total = time.perf_counter() - t0
     finally:
-        for obj, name in patched:
-            del obj.__dict__[name]  # the class's method shows through again
+        for obj, name, before in reversed(patched):  # as each object was: its own attribute, or the class's method
+            if before is _ABSENT:
+                del obj.__dict__[name]
+            else:
+                obj.__dict__[name] = before
     for row in rows + opt_rows:
         row.pop("_x_shape", None)
         row.update({k: row[k] / steps for k in _COUNTS if k in row})
-    for row in opt_rows:
-        del row["gflop"]
     covered = sum(row["forward_s"] + row["backward_s"] for row in rows) + sum(row["s"] for row in opt_rows)
     return {"steps": steps, "step_s": total / steps, "rest_s": total / steps - covered,
             "gflop": sum(row["gflop"] for row in rows), "layers": rows, "optimizers": opt_rows}

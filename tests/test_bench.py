@@ -91,3 +91,17 @@ def test_one_thread_runs_the_step_on_one_thread_and_restores_the_count():
         assert seen == [1] and parallel.num_threads() == 3
     finally:
         parallel.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--steps", "0"], "--steps must be an integer >= 1, got '0'"),
+    (["--batch", "64", "1"], "a batch size must be an integer >= 2, got '1'"),
+    (["--warmup", "-1"], "--warmup must be an integer >= 0, got '-1'"),
+    (["--gemm-size", "big"], "--gemm-size must be an integer >= 1, got 'big'"),
+])
+def test_cli_refuses_settings_it_cannot_time(argv, message, capsys):
+    """A bad setting is a one-line usage error before anything runs, not a traceback from deep in a run."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

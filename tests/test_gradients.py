@@ -44,7 +44,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from minigan import backend, nn, parallel
@@ -183,6 +183,9 @@ shapes_any_rank = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 # ---------------------------------------------------------------------------------------------------------------
 @CHECK
 @given(n=st.integers(1, 4), fin=st.integers(1, 5), fout=st.integers(1, 5), bias=st.booleans(), seed=seeds)
+@example(n=3, fin=4, fout=1, bias=True, seed=0)  # one output: dx = dy W is an outer product (parallel.matmul)
+@example(n=3, fin=1, fout=4, bias=True, seed=1)  # one input: so is the forward x W^T
+@example(n=1, fin=3, fout=4, bias=False, seed=2)  # one sample: so is dW = dy^T x
 def test_dense(bk, n, fin, fout, bias, seed):
     rng = _setup(seed)
     layer = nn.Dense(fin, fout, bias=bias)

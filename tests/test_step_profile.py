@@ -110,3 +110,32 @@ def test_a_backward_counts_the_products_it_makes():
 
             report = step_profile(step, {"net": net}, {}, steps=1, warmup=0)
             assert report["gflop"] == pytest.approx((1 + products) * forward), (layer, param_grads, input_grad)
+
+
+def test_an_instance_attribute_the_profile_replaces_is_put_back():
+    """A layer may carry its own ``backward`` on the instance (a wrapper of the user's); the profile times through
+    it and leaves it in place afterwards, rather than deleting it."""
+    net = Sequential(Dense(3, 4))
+    layer = net.layers[0]
+    seen = []
+
+    def own_backward(dy, *args, **kwargs):
+        seen.append(dy.shape)
+        return type(layer).backward(layer, dy, *args, **kwargs)
+
+    layer.backward = own_backward
+
+    def step():
+        net.backward(net(np.ones((2, 3), dtype=np.float32)))
+
+    report = step_profile(step, {"net": net}, {}, steps=2, warmup=0)
+    assert vars(layer)["backward"] is own_backward and len(seen) == 2
+    assert report["layers"][0]["backward_calls"] == 1
+
+
+@pytest.mark.parametrize("steps, warmup", [(0, 1), (2, -1)])
+def test_a_profile_of_no_steps_is_refused(steps, warmup):
+    net = Sequential(Dense(3, 4))
+    with pytest.raises(ValueError, match=f"steps >= 1 and warmup >= 0, got steps={steps}, warmup={warmup}"):
+        step_profile(lambda: None, {"net": net}, {}, steps=steps, warmup=warmup)
+    assert "backward" not in vars(net.layers[0])  # nothing was put on the layer
