@@ -6,7 +6,7 @@ For each algorithm, mixture and seed: train minigan's toy G and D (minigan.model
 3 hidden layers of ``--hidden`` units, z in R^2) with minigan's trainer, then score 2,500 samples with the protocol
 of VEEGAN / PacGAN / GDPP (minigan.metrics.modes: nearest mean, high quality within 3 std, a mode covered with >= 1
 high-quality sample). Prints a markdown table (mean ± sd over seeds of modes covered, high-quality %, reverse KL of
-the covered-mode histogram from uniform), the published rows of DESIGN.md, and the settings used; writes
+the covered-mode histogram from uniform), the published rows of docs/design.md, and the settings used; writes
 ``coverage.csv`` (one row per run) and, for seed 0, one scatter picture per (algorithm, mixture).
 
 Settings (batch 256 everywhere, as in Gulrajani et al.'s toy experiments; iterations = generator updates):
@@ -68,7 +68,7 @@ SHORT = {"GAN (saturating)": "gan-sat", "GAN (non-saturating)": "gan-ns", "WGAN 
          "WGAN-GP": "wgan-gp", "WGAN-GP (lr 1e-3, linear decay)": "wgan-gp-decay"}
 MIXTURES = {"ring": ring, "grid": grid}
 
-# DESIGN.md, "2D toy mixtures and their evaluation": (modes covered, % high quality, source)
+# docs/design.md, "The 2D toy protocol": (modes covered, % high quality, source)
 PUBLISHED = {
     "grid": [("GAN", 3.3, 0.5, "VEEGAN T1"), ("ALI", 15.8, 1.6, "VEEGAN T1"), ("Unrolled GAN", 23.6, 16, "VEEGAN T1"),
              ("VEEGAN", 24.6, 40, "VEEGAN T1"), ("WGAN-GP", 24.2, 28.7, "GDPP T1"), ("GDPP", 24.8, 68.5, "GDPP T1"),
@@ -146,7 +146,7 @@ def table(rows, mixtures, algorithms) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds (DESIGN.md: average over 5)")
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds (docs/design.md: average over 5)")
     p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--merge", nargs="+", default=None, metavar="CSV",
                    help="train nothing: print the table of the runs in these coverage.csv files (e.g. from runs "

@@ -2,9 +2,10 @@
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/twin_trajectory.py --steps 30 --batch 64 --csv /tmp/twin.csv
 
-Both sides start from the same weights (minigan's ``state_dict()`` loaded into the torch twin of
-benchmarks/torch_twin.py), see the same real batches and the same noise (drawn in NumPy by minigan's own trainer
-and recorded), and take the canonical step of DESIGN.md with Adam(2e-4, (0.5, 0.999)) on both sides:
+Both sides start from the same weights (minigan's ``state_dict()`` loaded into its torch twin, built from minigan's
+own G and D by minigan.lab.torch_twin), see the same real batches and the same noise (drawn in NumPy by minigan's
+own trainer and recorded), and take the canonical step of docs/design.md with Adam(2e-4, (0.5, 0.999)) on both
+sides:
 
     D step (minigan.train.GAN.discriminator_step): z ~ N(0, I); x = real batch; zero D's gradients;
         D(x) -> minimax_real, backward; D(G(z)) -> minimax_fake, backward (G in training mode, BatchNorm on the fake
@@ -50,19 +51,14 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import os
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from torch_twin import dcgan_mnist_twins  # noqa: E402
-
-from minigan import backend, optim  # noqa: E402
-from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator  # noqa: E402
-from minigan.train import GAN  # noqa: E402
+from minigan import backend, optim
+from minigan.lab.torch_twin import torch_twin
+from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
+from minigan.train import GAN
 
 LR, BETAS = 2e-4, (0.5, 0.999)
 
@@ -138,10 +134,7 @@ def trajectory(steps: int = 30, batch: int = 64, dtype=np.float64, seed: int = 0
     backend.seed(seed)
     G = dcgan_mnist_generator().to(dtype=dtype)
     D = dcgan_mnist_discriminator().to(dtype=dtype)
-    tg, td = dcgan_mnist_twins(torch, G, D)
-    for twin, ours in ((tg, G), (td, D)):  # cast first, then load, so float64 weights arrive without rounding
-        twin.to(tdtype)
-        twin.load_state_dict({k: torch.from_numpy(np.array(backend.to_numpy(v))) for k, v in ours.state_dict().items()})
+    tg, td = torch_twin(G, dtype=tdtype), torch_twin(D, dtype=tdtype)  # cast first, then loaded: no rounding
     trainer = RecordingGAN(G, D, optim.Adam(G, LR, BETAS), optim.Adam(D, LR, BETAS), nz=100, m=batch, k=1,
                            generator_loss="non-saturating", seed=seed + 1)
     topt_G = torch.optim.Adam(tg.parameters(), lr=lr_torch, betas=BETAS, eps=1e-8)

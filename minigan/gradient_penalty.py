@@ -28,15 +28,15 @@ input t_{l-1}. Biases get no penalty gradient. The algorithm is therefore:
     3. P and v from u;
     4. one tangent sweep t_0 = v, t_l = J_l t_{l-1}, adding g_l (x) t_{l-1} into each weight's gradient.
 
-Each layer that supports this implements ``_tangent_step(g, t)``: add its penalty weight gradient from (g, t) and
-return J t. Smooth nonlinearities (tanh, sigmoid) would add second-derivative terms, and BatchNorm couples the
-samples of a batch (which the paper rules out for the critic): critics holding them raise an error instead of
+Each layer that supports this implements ``_jvp(g, t)``: it returns the Jacobian-vector product J t and adds its
+penalty weight gradient from (g, t). Smooth nonlinearities (tanh, sigmoid) would add second-derivative terms, and
+BatchNorm couples the samples of a batch (which the paper rules out for the critic): critics holding them raise an error instead of
 returning a silently wrong gradient.
 """
 
 from __future__ import annotations
 
-from minigan import backend
+from minigan import backend, fast
 from minigan.nn.container import Sequential
 
 
@@ -98,5 +98,5 @@ def gradient_penalty(critic, x_hat, lam: float = 10.0, param_grads: bool = True)
 
     # 4. tangent sweep: dP/dW_l = g_l (x) t_{l-1};  t_l = J_l t_{l-1}
     for layer, g_l in zip(layers, signals):
-        t = layer._tangent_step(g_l, t)
+        t = fast.jvp(layer, g_l, t)  # as the layer's forward ran: whole, or in chunks
     return penalty, norms

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from minigan import backend, parallel
+from minigan import backend
 
 
 class Optimizer:
@@ -52,11 +52,9 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter from its current gradient."""
         self.t += 1
-        grads, params = self.model.grads, self.model.params
-        # as Module.forward does: minigan's threads, not BLAS's (nothing to hold for parameters on a GPU)
-        with parallel.blas_single_threaded(next(iter(params.values()), None)):
-            for name, p in params.items():
-                self._update(name, p, grads[name])
+        grads = self.model.grads
+        for name, p in self.model.params.items():
+            self._update(name, p, grads[name])
 
     def _update(self, name, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -147,29 +145,17 @@ class Adam(Optimizer):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
 
     def _update(self, name, p, g):
-        """The update rule of the module docstring, in place with one temporary u. The bias corrections are folded
-        into scalars: lr m_hat / (sqrt(v_hat) + eps) = (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+        """The update rule of the module docstring, in place. The bias corrections are folded into two scalars:
+        lr m_hat / (sqrt(v_hat) + eps) = (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
         xp, (b1, b2) = backend.array_module(p), self.betas
         m = self._slot("exp_avg", name, p)
         v = self._slot("exp_avg_sq", name, p)
+        m *= b1
+        m += (1 - b1) * g  # m <- b1 m + (1 - b1) g
+        v *= b2
+        v += (1 - b2) * (g * g)  # v <- b2 v + (1 - b2) g^2
         step_size, root_correction = self.lr / (1 - b1**self.t), 1 / math.sqrt(1 - b2**self.t)
-
-        def adam(p, g, m, v):  # on one block of rows (minigan.parallel.over_batch: one block per thread)
-            u = xp.multiply(g, 1 - b1, dtype=p.dtype)
-            m *= b1
-            m += u  # m <- b1 m + (1 - b1) g
-            xp.multiply(g, g, out=u)
-            u *= 1 - b2
-            v *= b2
-            v += u  # v <- b2 v + (1 - b2) g^2
-            xp.sqrt(v, out=u)
-            u *= root_correction
-            u += self.eps  # u = sqrt(v_hat) + eps
-            xp.divide(m, u, out=u)
-            u *= step_size
-            p -= u
-
-        parallel.over_batch(adam, p, g, m, v)
+        p -= step_size * m / (xp.sqrt(v) * root_correction + self.eps)
 
 
 class RMSProp(Optimizer):

@@ -2,7 +2,7 @@
 
 P(w) = (lambda / m) sum_n (||u_n|| - 1)^2 with u_n = grad_x f_w(x_hat_n). Its gradient with respect to the critic's
 weights differentiates a backward pass; minigan derives it by hand (a backward pass for u, then a forward-mode
-tangent sweep through ``_tangent_step``). Checked here, in float64:
+tangent sweep through ``_jvp``). Checked here, in float64:
 
 * against central differences of P (``minigan.gradcheck.check_gradients``), for MLP critics (Dense with ReLU or
   LeakyReLU) and convolutional critics (Conv2d with strides and paddings, LeakyReLU, Flatten, Dense), over
@@ -13,7 +13,7 @@ tangent sweep through ``_tangent_step``). Checked here, in float64:
 * biases get exactly zero penalty gradient (they only move the kinks of a piecewise-linear critic);
 * critics holding a layer without a derived penalty gradient (BatchNorm, Tanh, Sigmoid, Dropout) are refused with
   :class:`PenaltyNotSupported`, by ``gradient_penalty`` and by the WGANGP constructor;
-* the check can fail: planted bugs in ``_tangent_step`` (a transposed weight, a forgotten weight gradient, a
+* the check can fail: planted bugs in ``_jvp`` (a transposed weight, a forgotten weight gradient, a
   LeakyReLU tangent that ignores its mask, a Conv2d tangent with the bias added) score above 1e-3.
 
 Kinks: a central difference across a ReLU kink measures nothing. Each drawn configuration is required (``assume``)
@@ -461,7 +461,7 @@ def test_checker_catches_planted_tangent_bug(bk, monkeypatch, bug):
     good = _gradcheck(critic, x_hat, 10.0)
     assert good.worst_error < TOL, str(good)  # the real one passes on the same critic and data
     cls, wrong = PLANTED[bug]
-    monkeypatch.setattr(cls, "_tangent_step", wrong)
+    monkeypatch.setattr(cls, "_jvp", wrong)
     bad = _gradcheck(critic, x_hat, 10.0)
     assert bad.worst_error > BUG, f"{bug} went unnoticed: {bad}"
 
@@ -472,12 +472,12 @@ def test_checker_catches_conv_tangent_with_bias(bk, monkeypatch):
     assert _kink_margin(critic, x_hat) > 1e-4
     good = _gradcheck(critic, x_hat, 10.0)
     assert good.worst_error < TOL, str(good)
-    real = nn.Conv2d._tangent_step
+    real = nn.Conv2d._jvp
 
     def with_bias(self, g, t):
         return real(self, g, t) + self._params["bias"].reshape(1, -1, 1, 1)
 
-    monkeypatch.setattr(nn.Conv2d, "_tangent_step", with_bias)
+    monkeypatch.setattr(nn.Conv2d, "_jvp", with_bias)
     bad = _gradcheck(critic, x_hat, 10.0)
     assert bad.worst_error > BUG, f"conv tangent with bias went unnoticed: {bad}"
 
@@ -491,6 +491,6 @@ def test_checker_catches_missing_factor_in_penalty_gradient(bk, monkeypatch):
         return t @ self._params["weight"].T
 
     assert _gradcheck(critic, x_hat, 10.0).worst_error < TOL
-    monkeypatch.setattr(nn.Dense, "_tangent_step", halved)
+    monkeypatch.setattr(nn.Dense, "_jvp", halved)
     bad = _gradcheck(critic, x_hat, 10.0)
     assert bad.worst_error > BUG, str(bad)

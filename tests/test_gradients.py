@@ -8,11 +8,11 @@ parameter, and passes when ``minigan.gradcheck`` reports a worst relative error 
 The threshold means something: the "checker can fail" tests plant the bugs people actually make (a sign in
 LeakyReLU's negative branch, Conv2d's weight gradient doubled or flipped, BatchNorm reducing over the wrong axis,
 Dropout forgetting its mask, ...) and each one scores above 1e-3, while the correct layer on the same data stays
-below 1e-6. The fast im2col/col2im convolutions are also compared with slow loop-based references
+below 1e-6. The im2col/col2im convolutions are also compared with slow loop-based references
 (``_naive_conv2d`` and ``_naive_conv_transpose2d`` below), forward and backward.
 
-Every test runs twice (fixture ``_threads``): on the calling thread, and with the work split over three threads of
-minigan's (minigan.parallel) down to single rows.
+Every test runs twice (fixture ``_threads``): each layer's own code on the whole batch, and through minigan.fast on
+three threads with one sample per chunk.
 
 Worst errors observed (NumPy backend, 20 full runs of this file, 15 hypothesis examples per test; CuPy on an
 H100 gave the same orders of magnitude):
@@ -47,8 +47,9 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from minigan import backend, nn, parallel
+from minigan import backend, fast, nn
 from minigan.gradcheck import gradcheck
+from minigan.nn.im2col import im2col, rows_to_images
 
 TOL = 1e-6  # the verdict for a correct backward in float64
 BUG = 1e-3  # what a planted bug must score at least
@@ -65,22 +66,25 @@ seeds = st.integers(0, 2**31 - 1)
 _WORST: dict[str, float] = {}
 
 
-@pytest.fixture(params=["one thread", "three threads"], autouse=True)
-def _threads(request):
-    """Every check runs twice: as NumPy alone would (these batches are below minigan.parallel.MIN_BATCH), and with
-    the work split over three threads of minigan's down to single rows and single samples (minigan.parallel), so
-    the threaded paths of every layer meet the same random shapes, strides and paddings."""
-    if request.param == "one thread":
+@pytest.fixture(params=["whole batch", "three threads"], autouse=True)
+def _threads(request, monkeypatch):
+    """Every check runs twice: each layer's own code on the whole batch (minigan.reference), and through
+    minigan.fast inside a threads() block with three threads and chunks of a single sample, so that the chunked,
+    threaded path of every per-sample layer meets the same random shapes, strides and paddings."""
+    if request.param == "whole batch":
         yield
         return
-    if parallel.blas_threads() is None:
-        pytest.skip("NumPy's BLAS here is not an OpenBLAS minigan can hold at one thread: no threads of minigan's")
-    previous, min_block, min_batch = parallel.num_threads(), parallel.MIN_BLOCK, parallel.MIN_BATCH
-    parallel.set_num_threads(3)
-    parallel.MIN_BLOCK = parallel.MIN_BATCH = 1
-    yield
-    parallel.set_num_threads(previous)
-    parallel.MIN_BLOCK, parallel.MIN_BATCH = min_block, min_batch
+    if fast.blas_threads() is None:
+        pytest.skip("threadpoolctl finds no BLAS here to hold at one thread: minigan runs no threads of its own")
+    previous = fast.num_threads()
+    monkeypatch.setattr(fast, "MIN_BATCH", 1)
+    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    fast.set_num_threads(3)
+    try:
+        with fast.threads():
+            yield
+    finally:
+        fast.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -183,7 +187,7 @@ shapes_any_rank = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 # ---------------------------------------------------------------------------------------------------------------
 @CHECK
 @given(n=st.integers(1, 4), fin=st.integers(1, 5), fout=st.integers(1, 5), bias=st.booleans(), seed=seeds)
-@example(n=3, fin=4, fout=1, bias=True, seed=0)  # one output: dx = dy W is an outer product (parallel.matmul)
+@example(n=3, fin=4, fout=1, bias=True, seed=0)  # one output: dx = dy W is an outer product
 @example(n=3, fin=1, fout=4, bias=True, seed=1)  # one input: so is the forward x W^T
 @example(n=1, fin=3, fout=4, bias=False, seed=2)  # one sample: so is dW = dy^T x
 def test_dense(bk, n, fin, fout, bias, seed):
@@ -194,9 +198,7 @@ def test_dense(bk, n, fin, fout, bias, seed):
 
 @CHECK
 @given(c=conv2d_configs())
-@pytest.mark.parametrize("chunked", [False, True], ids=["one-piece", "one-image-chunks"])
-def test_conv2d(bk, c, chunked, monkeypatch):
-    _chunk_batches(chunked, monkeypatch)
+def test_conv2d(bk, c):
     rng = _setup(c["seed"])
     layer = _conv2d(c)
     _check("Conv2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))), rng)
@@ -204,22 +206,10 @@ def test_conv2d(bk, c, chunked, monkeypatch):
 
 @CHECK
 @given(c=conv_transpose2d_configs())
-@pytest.mark.parametrize("chunked", [False, True], ids=["one-piece", "one-image-chunks"])
-def test_conv_transpose2d(bk, c, chunked, monkeypatch):
-    _chunk_batches(chunked, monkeypatch)
+def test_conv_transpose2d(bk, c):
     rng = _setup(c["seed"])
     layer = _conv_transpose2d(c)
     _check("ConvTranspose2d", layer, bk.asarray(rng.standard_normal((c["n"], c["cin"], c["h"], c["w"]))), rng)
-
-
-def _chunk_batches(chunked: bool, monkeypatch):
-    """With chunked=True the convolutions process one image per batch chunk (minigan.nn.im2col.batch_chunks), so
-    the chunked code path is gradient-checked over the same drawn configurations."""
-    import minigan.nn.conv as conv
-    from minigan.nn.im2col import batch_chunks
-
-    if chunked:
-        monkeypatch.setattr(conv, "batch_chunks", lambda n, size, parts=1: batch_chunks(n, size, budget=1))
 
 
 @st.composite
@@ -342,7 +332,7 @@ def test_dropout(bk, shape, p, train, seed):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Sequential: tiny versions of the canonical DCGAN (DESIGN.md), and an MLP with dropout
+# Sequential: tiny versions of the canonical DCGAN (docs/design.md), and an MLP with dropout
 # ---------------------------------------------------------------------------------------------------------------
 def tiny_dcgan_discriminator(ch: int = 3):
     """Canonical D's layers at 8x8 with few channels: (N, 1, 8, 8) -> (N, 1)."""
@@ -440,7 +430,7 @@ def test_checker_catches_leaky_relu_sign_flip(bk, monkeypatch):
     layer = nn.LeakyReLU(0.2)
     _check("LeakyReLU", layer, x, rng)  # the real one passes on the same data
 
-    def flipped(self, dy, param_grads):
+    def flipped(self, dy, param_grads, input_grad=True):
         xp = backend.array_module(dy)
         return xp.where(self._cache, dy, -self.negative_slope * dy)
 
@@ -456,8 +446,8 @@ def test_checker_catches_conv2d_weight_grad(bk, monkeypatch, bug):
     _check("Conv2d", layer, x, rng)
     real = nn.Conv2d._backward
 
-    def wrong(self, dy, param_grads):
-        dx = real(self, dy, param_grads)
+    def wrong(self, dy, param_grads, input_grad=True):
+        dx = real(self, dy, param_grads, input_grad)
         g = self._grads["weight"]
         if bug == "doubled":
             g *= 2
@@ -480,17 +470,15 @@ def test_checker_catches_conv_transpose2d_rotated_kernel(bk, monkeypatch):
     _check("ConvTranspose2d", layer, x, rng)
     real = nn.ConvTranspose2d._backward
 
-    def rotated(self, dy, param_grads):
-        # backward reads the weight matrix that forward cached: swap in the rotated kernel's matrix for it
-        w = self._params["weight"]
-        saved_w, saved_w_m = w.copy(), self._w_m
-        w[...] = saved_w[:, :, ::-1, ::-1]
-        self._w_m = self._weight_matrix()
-        w[...] = saved_w
-        try:
-            return real(self, dy, param_grads)  # dW and db do not read the weight: only dx is wrong
-        finally:
-            self._w_m = saved_w_m
+    def rotated(self, dy, param_grads, input_grad=True):
+        real(self, dy, param_grads, False)  # dW and db as they should be: only dx is wrong
+        if not input_grad:
+            return None
+        n, _, h, w = self._x.shape
+        dcols, _ = im2col(dy, self.kernel_size, self.stride, self.padding, out_hw=(h, w))
+        rotated_w = self._params["weight"][:, :, ::-1, ::-1]  # (C_in, C_out, kh, kw), turned by 180 degrees
+        c_in, c_out, kh, kw = rotated_w.shape
+        return rows_to_images(dcols @ rotated_w.transpose(2, 3, 1, 0).reshape(kh * kw * c_out, c_in), n, h, w)
 
     monkeypatch.setattr(nn.ConvTranspose2d, "_backward", rotated)
     _expect_caught("ConvTranspose2d dx rotated kernel", layer, x, "input", rng)
@@ -504,7 +492,7 @@ def test_checker_catches_batchnorm_wrong_axis(bk, monkeypatch):
     x = bk.asarray(_bn_data(rng, (4, 3, 3, 3)))
     _check("BatchNorm2d train", layer, x, rng)
 
-    def wrong_axis(self, dy, param_grads):
+    def wrong_axis(self, dy, param_grads, input_grad=True):
         axes = (0, 2, 3)
         x_hat = self._unrows(self._normalized(), dy)
         if param_grads:
@@ -529,11 +517,11 @@ def test_checker_catches_batchnorm_missing_gamma(bk, monkeypatch):
     _check("BatchNorm1d-NC train", layer, x, rng)
     real = nn.BatchNorm1d._backward
 
-    def no_gamma(self, dy, param_grads):
+    def no_gamma(self, dy, param_grads, input_grad=True):
         saved = self._params["weight"].copy()
         self._params["weight"][...] = 1
         try:
-            dx = real(self, dy, False)
+            dx = real(self, dy, False, True)
         finally:
             self._params["weight"][...] = saved
         if param_grads:
@@ -546,15 +534,17 @@ def test_checker_catches_batchnorm_missing_gamma(bk, monkeypatch):
 
 
 def test_checker_catches_dense_bias_mean(bk, monkeypatch):
-    """Dense whose bias gradient averages over the batch instead of summing."""
+    """Dense whose bias gradient averages over the batch instead of summing. (On chunks of one sample a mean is the
+    sum: with three threads the six samples go in chunks of two here.)"""
+    monkeypatch.setattr(fast, "CHUNK_BYTES", 1 << 30)
     rng = _setup(6)
     layer = nn.Dense(3, 4)
-    x = bk.asarray(rng.standard_normal((4, 3)))
+    x = bk.asarray(rng.standard_normal((6, 3)))
     _check("Dense", layer, x, rng)
     real = nn.Dense._backward
 
-    def mean_bias(self, dy, param_grads):
-        dx = real(self, dy, param_grads)
+    def mean_bias(self, dy, param_grads, input_grad=True):
+        dx = real(self, dy, param_grads, input_grad)
         if param_grads:
             self._grads["bias"] /= dy.shape[0]
         return dx
@@ -571,7 +561,7 @@ def test_checker_catches_dropout_forgetting_its_mask(bk, monkeypatch):
         module.rng = backend.Random(8)
 
     _check("Dropout", nn.Dropout(0.5), x, rng, before_forward=same_mask)
-    monkeypatch.setattr(nn.Dropout, "_backward", lambda self, dy, param_grads: dy)
+    monkeypatch.setattr(nn.Dropout, "_backward", lambda self, dy, param_grads, input_grad=True: dy)
     _expect_caught("Dropout without mask", nn.Dropout(0.5), x, "input", rng, before_forward=same_mask)
 
 
@@ -581,7 +571,7 @@ def test_checker_catches_tanh_derivative_of_wrong_variable(bk, monkeypatch):
     x = bk.asarray(rng.standard_normal((3, 4)))
     _check("Tanh", nn.Tanh(), x, rng)
 
-    def wrong(self, dy, param_grads):
+    def wrong(self, dy, param_grads, input_grad=True):
         xp = backend.array_module(dy)
         x_back = xp.arctanh(self._cache)
         return dy * (1 - x_back * x_back)
@@ -598,7 +588,7 @@ def test_checker_localises_a_bug_inside_sequential(bk, monkeypatch):
     x = bk.asarray(rng.uniform(-1, 1, (3, 1, 8, 8)))
     _check("Sequential DCGAN-D", d, x, rng)
 
-    def flipped(self, dy, param_grads):
+    def flipped(self, dy, param_grads, input_grad=True):
         xp = backend.array_module(dy)
         return xp.where(self._cache, dy, -self.negative_slope * dy)
 
@@ -782,44 +772,12 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(bk, c):
     assert abs(lhs - rhs) <= 1e-12 * max(1.0, float(np.abs(y * u).sum())), (lhs, rhs)
 
 
-def test_convolutions_in_batch_chunks_equal_one_piece(bk, monkeypatch):
-    """Large batches are processed in chunks (im2col.batch_chunks); with one image per chunk, forward, input
-    gradient and parameter gradients equal the one-piece results, and the chunked layers pass the gradient check."""
-    import minigan.nn.conv as conv
-    from minigan.nn.im2col import batch_chunks
-
-    rng = np.random.default_rng(7)
-    backend.set_default_dtype(np.float64)
-    cases = [(nn.Conv2d(3, 4, 3, stride=2, padding=1), (5, 3, 7, 6)),
-             (nn.ConvTranspose2d(3, 2, 4, stride=2, padding=1, output_padding=1), (5, 3, 4, 3))]
-    for layer, shape in cases:
-        layer.to(bk.name, np.float64)
-        _randomize_params(layer, rng, bk)
-        x = bk.asarray(rng.standard_normal(shape))
-        results = []
-        for budget in (None, 1):  # one piece; one image per chunk
-            if budget is not None:
-                monkeypatch.setattr(conv, "batch_chunks", lambda n, size, parts=1: batch_chunks(n, size, budget=1))
-            layer.zero_grad()
-            y = layer.forward(x)
-            dy = bk.asarray(np.random.default_rng(1).standard_normal(y.shape))
-            dx = layer.backward(dy)
-            results.append([bk.to_numpy(a).copy() for a in (y, dx, *layer.grads.values())])
-        for one, chunked in zip(*results):
-            np.testing.assert_allclose(chunked, one, rtol=1e-12, atol=1e-12)
-        assert len(conv.batch_chunks(shape[0], 10)) == shape[0]  # really one image per chunk
-        assert gradcheck(layer, x).worst_error < 1e-6
-        monkeypatch.undo()
-
-
 @CHECK
 @given(n=st.integers(1, 2), c=st.sampled_from([1, 3, 8, 9]), kh=st.integers(1, 4), kw=st.integers(1, 4),
        sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
        h=st.integers(1, 7), w=st.integers(1, 8), seed=seeds)
 def test_col2im_matches_a_naive_scatter_add(bk, n, c, kh, kw, sh, sw, ph, pw, h, w, seed):
-    """col2im adds every entry of cols back to the pixel it came from, on both of its paths: the plain one (one
-    strided add per kernel offset) and the one that adds sw kernel columns at once (C >= 8, sw dividing kw and the
-    padded width). The configurations drawn reach both."""
+    """col2im adds every entry of cols back to the pixel it came from (one strided add per kernel offset)."""
     from minigan.nn.im2col import col2im, output_size
 
     assume(h + 2 * ph >= kh and w + 2 * pw >= kw)
@@ -829,5 +787,5 @@ def test_col2im_matches_a_naive_scatter_add(bk, n, c, kh, kw, sh, sw, ph, pw, h,
     for row, (i_n, p, q) in enumerate(np.ndindex(n, ho, wo)):
         for col, (i, j) in enumerate(np.ndindex(kh, kw)):
             expected[i_n, p * sh + i, q * sw + j, :] += cols[row, col * c : (col + 1) * c]
-    got = bk.to_numpy(col2im(bk.asarray(cols), (n, h, w, c), (kh, kw), (sh, sw), (ph, pw), (ho, wo)))
-    np.testing.assert_allclose(got, expected[:, ph : ph + h, pw : pw + w, :], rtol=1e-12, atol=1e-12)
+    got = bk.to_numpy(col2im(bk.asarray(cols), (n, c, h, w), (kh, kw), (sh, sw), (ph, pw), (ho, wo)))
+    np.testing.assert_allclose(got.transpose(0, 2, 3, 1), expected[:, ph : ph + h, pw : pw + w, :], rtol=1e-12, atol=1e-12)

@@ -1,8 +1,8 @@
 """minigan's canonical MNIST DCGAN trains along the same trajectory as its PyTorch twin (benchmarks/twin_trajectory.py).
 
 Same initial weights (minigan state_dict -> torch load_state_dict), same real batches, same noise (recorded from
-minigan's own GAN trainer), Adam(2e-4, (0.5, 0.999)) on both sides, the canonical step of DESIGN.md; float64,
-batch 8, 5 steps.
+minigan's own GAN trainer), Adam(2e-4, (0.5, 0.999)) on both sides, the canonical step of docs/design.md;
+float64, batch 8, 5 steps.
 
 Measured on this machine (NumPy 2.4, torch 2.13 CPU, offline MNIST subset), worst over the 5 steps:
 

@@ -1,7 +1,7 @@
 r"""Mode coverage on 2D mixtures, with the protocol of VEEGAN / PacGAN / GDPP.
 
-Protocol (Srivastava et al. 2017, VEEGAN sec. 5.1; Lin et al. 2018, PacGAN sec. 4; DESIGN.md), with its numbers as
-arguments:
+Protocol (Srivastava et al. 2017, VEEGAN sec. 5.1; Lin et al. 2018, PacGAN sec. 4; docs/design.md, "The 2D toy
+protocol"), with its numbers as arguments:
 
 * draw ``n_samples`` (2,500) samples from the generator;
 * each sample goes to its nearest true mean (Euclidean distance);

@@ -14,7 +14,7 @@ Reshape only) and refuses the discriminators. The same critics serve WGAN with w
     dcgan64_critic       = dcgan64_discriminator without the BatchNorm2d after convs 2, 3 and 4
 
 The last two live next to their discriminators (they share a builder); the first is written out here, because
-dcgan_mnist.py holds the canonical model of DESIGN.md exactly as specified.
+dcgan_mnist.py holds the canonical model of docs/design.md exactly as specified.
 """
 
 from __future__ import annotations

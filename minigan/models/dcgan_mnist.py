@@ -1,4 +1,5 @@
-"""The canonical MNIST DCGAN (the benchmark and quality-comparison model; keep it exactly as in DESIGN.md).
+"""The canonical MNIST DCGAN (the benchmark and quality-comparison model; keep it exactly as in docs/design.md,
+section "The canonical MNIST DCGAN").
 
 G: z (N, 100) -> Dense(100, 128*7*7) BatchNorm1d ReLU Reshape(128, 7, 7)
    ConvTranspose2d(128, 64, 4, 2, 1) BatchNorm2d ReLU ConvTranspose2d(64, 1, 4, 2, 1) Tanh -> (N, 1, 28, 28)

@@ -1,17 +1,15 @@
-"""Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached.
-
-ReLU and LeakyReLU run on blocks of the batch, one per thread of minigan's (:func:`minigan.parallel.over_batch`):
-NumPy itself runs every elementwise pass on one core.
-"""
+"""Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached."""
 
 from __future__ import annotations
 
-from minigan import backend, parallel
+from minigan import backend
 from minigan.nn.module import Module
 
 
 class _Elementwise(Module):
-    """Any shape in, the same shape out; no parameters."""
+    """Any shape in, the same shape out; no parameters; every sample on its own."""
+
+    per_sample = True
 
     def _expected(self):
         return "a float array of any shape"
@@ -21,37 +19,22 @@ class _Elementwise(Module):
         self._cache = None
 
 
-def _times_cache(dy, fprime):
-    """dy * f', on blocks of the batch (see the module docstring)."""
-    xp = backend.array_module(dy)
-    dx = xp.empty_like(dy)
-    parallel.over_batch(xp.multiply, dy, fprime, dx)
-    return dx
-
-
 class ReLU(_Elementwise):
     """y = max(x, 0)."""
 
     def _forward(self, x, train):
-        xp = backend.array_module(x)
-        y, self._cache = xp.empty_like(x), xp.empty_like(x, dtype=bool)
+        self._cache = x > 0  # [x > 0], the derivative
+        return backend.array_module(x).maximum(x, 0)
 
-        def relu(x, y, positive):
-            xp.greater(x, 0, out=positive)
-            xp.multiply(x, positive, out=y)
-
-        parallel.over_batch(relu, x, y, self._cache)
-        return y
-
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad):
         r"""f'(x) = 1 if x > 0 else 0 (0 at x = 0, as PyTorch): dx = dy \odot [x > 0]."""
-        return _times_cache(dy, self._cache)
+        return dy * self._cache
 
     supports_gradient_penalty = True
 
-    def _tangent_step(self, g, t):
+    def _jvp(self, g, t):
         """Piecewise linear: on the current piece J = diag([x > 0]), so J t = t [x > 0]; no parameters."""
-        return self._backward(t, False)
+        return t * self._cache
 
 
 class LeakyReLU(_Elementwise):
@@ -65,31 +48,18 @@ class LeakyReLU(_Elementwise):
         return f"LeakyReLU(negative_slope={self.negative_slope})"
 
     def _forward(self, x, train):
-        xp = backend.array_module(x)
-        a = x.dtype.type(self.negative_slope)
-        y, self._cache = xp.empty_like(x), xp.empty_like(x)
+        self._cache = x > 0  # [x > 0]
+        return backend.array_module(x).where(self._cache, x, self.negative_slope * x)
 
-        def leaky_relu(x, y, slope):
-            positive = x > 0
-            xp.multiply(positive, 1 - a, out=slope)
-            slope += a  # f'(x) = a + (1 - a)[x > 0], kept for backward
-            if 0 <= a <= 1:  # then y = max(x, a x): one pass, no branch (much faster than where on NumPy)
-                xp.maximum(x, xp.multiply(x, a, out=y), out=y)
-            else:
-                y[...] = xp.where(positive, x, x * a)
-
-        parallel.over_batch(leaky_relu, x, y, self._cache)
-        return y
-
-    def _backward(self, dy, param_grads):
-        r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot (a + (1 - a)[x > 0]), the factor computed by forward."""
-        return _times_cache(dy, self._cache)
+    def _backward(self, dy, param_grads, input_grad):
+        r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot f'(x), i.e. dy where x > 0 and a dy elsewhere."""
+        return backend.array_module(dy).where(self._cache, dy, self.negative_slope * dy)
 
     supports_gradient_penalty = True
 
-    def _tangent_step(self, g, t):
-        """Piecewise linear: on the current piece J = diag(1 or a), symmetric, so J t is the backward of t."""
-        return self._backward(t, False)
+    def _jvp(self, g, t):
+        """Piecewise linear: on the current piece J = diag(1 or a), so J t is t where x > 0 and a t elsewhere."""
+        return backend.array_module(t).where(self._cache, t, self.negative_slope * t)
 
 
 class Tanh(_Elementwise):
@@ -99,7 +69,7 @@ class Tanh(_Elementwise):
         self._cache = backend.array_module(x).tanh(x)
         return self._cache
 
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad):
         r"""tanh'(x) = 1 - tanh(x)^2 = 1 - y^2:  dx = dy \odot (1 - y^2)."""
         y = self._cache
         return dy * (1 - y * y)
@@ -113,7 +83,7 @@ class Sigmoid(_Elementwise):
         self._cache = 0.5 * (1 + xp.tanh(0.5 * x))
         return self._cache
 
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad):
         r"""sigma'(x) = sigma(x)(1 - sigma(x)) = y(1 - y):  dx = dy \odot y(1 - y)."""
         y = self._cache
         return dy * y * (1 - y)

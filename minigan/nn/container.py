@@ -54,8 +54,9 @@ class Sequential(Module):
                 raise LayerInputError(f"Sequential layer {i}: {e}") from None
         return x
 
-    def _backward(self, dy, param_grads, input_grad=True):
-        r"""Chain rule: dL/dh_{l-1} = J_l^T dL/dh_l, applied from the last layer to the first."""
+    def _backward(self, dy, param_grads, input_grad):
+        r"""Chain rule: dL/dh_{l-1} = J_l^T dL/dh_l, applied from the last layer to the first (the first layer is
+        told whether its dx is wanted)."""
         for i, layer in reversed(list(enumerate(self._children.values()))):
             try:
                 dy = layer.backward(dy, param_grads, input_grad=input_grad or i > 0)
@@ -64,8 +65,3 @@ class Sequential(Module):
                     raise
                 raise type(e)(f"Sequential layer {i}: {e}") from None
         return dy
-
-    def _backward_without_input_grad(self, dy, param_grads):
-        """Every layer's backward as usual, except that the first one is told dx is not wanted."""
-        if param_grads:
-            self._backward(dy, param_grads, input_grad=False)

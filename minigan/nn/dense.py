@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minigan import init, parallel
+from minigan import init
 from minigan.nn.module import Module
 
 
@@ -31,28 +31,28 @@ class Dense(Module):
     def _check_shape(self, x):
         return x.ndim == 2 and x.shape[1] == self.in_features
 
+    per_sample = True
+
     def _forward(self, x, train):
-        self._x = x
-        y = parallel.matmul(x, self._params["weight"].T)  # rows of x over minigan's threads
+        """y = x W^T + b."""
+        self._x = x  # (N, in)
+        y = x @ self._params["weight"].T  # (N, out)
         if "bias" in self._params:
             y += self._params["bias"]
         return y
 
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad):
         r"""With y_{nj} = \sum_i x_{ni} W_{ji} + b_j:
 
-        dL/dx_{ni} = \sum_j dy_{nj} W_{ji}        ->  dx = dy W
         dL/dW_{ji} = \sum_n dy_{nj} x_{ni}        ->  dW = dy^T x
         dL/db_j    = \sum_n dy_{nj}               ->  db = dy summed over the batch
+        dL/dx_{ni} = \sum_j dy_{nj} W_{ji}        ->  dx = dy W
         """
-        self._backward_without_input_grad(dy, param_grads)
-        return parallel.matmul(dy, self._params["weight"])
-
-    def _backward_without_input_grad(self, dy, param_grads):
         if param_grads:
-            self._grads["weight"] += parallel.matmul(dy.T, self._x)
+            self._grads["weight"] += dy.T @ self._x  # (out, in)
             if "bias" in self._grads:
-                self._grads["bias"] += dy.sum(axis=0)
+                self._grads["bias"] += dy.sum(axis=0)  # (out,)
+        return dy @ self._params["weight"] if input_grad else None  # (N, in)
 
     def _clear_cache(self):
         super()._clear_cache()
@@ -60,9 +60,9 @@ class Dense(Module):
 
     supports_gradient_penalty = True
 
-    def _tangent_step(self, g, t):
-        r"""Gradient-penalty sweep (gradient_penalty.py): dP/dW += g^T t, the weight gradient of forward input t and
-        upstream signal g; the bias gets none. Returns the tangent J t = t W^T (the linear map without its bias)."""
+    def _jvp(self, g, t):
+        r"""J t = t W^T (the linear map without its bias). Penalty sweep (gradient_penalty.py): the weight gradient
+        of input t and upstream signal g, dP/dW += g^T t; the bias gets none."""
         self._grads["weight"] += g.T @ t
         return t @ self._params["weight"].T
 

@@ -36,7 +36,7 @@ class Dropout(Module):
         self._mask = keep * x.dtype.type(1.0 / (1.0 - self.p))
         return x * self._mask
 
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad):
         r"""y = x \odot s with s = m / (1 - p) fixed by forward, so dx = dy \odot s (identity in evaluation)."""
         return dy if self._mask is None else dy * self._mask
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigan import backend, parallel
+from minigan import backend, fast
 
 
 class LayerInputError(ValueError):
@@ -166,16 +166,15 @@ class Module:
     def forward(self, x, train: bool | None = None):
         """y = f(x); caches what backward needs. ``train`` overrides the module's mode for this call.
 
-        NumPy's BLAS runs on one thread for the duration, while minigan spreads the work over its own threads
-        (:mod:`minigan.parallel`)."""
-        with parallel.blas_single_threaded(x):
-            return self._run_forward(x, train, check_finite=True)
+        The layer's ``_forward`` runs through :mod:`minigan.fast`: on the whole batch (as :mod:`minigan.reference`
+        does), or on chunks of it on minigan's threads inside a ``fast.threads()`` block."""
+        return self._run_forward(x, train, check_finite=True)
 
     __call__ = forward
 
     def _run_forward(self, x, train, check_finite: bool):
         self._check_input(x, check_finite)
-        y = self._forward(x, self._mode(train))
+        y = fast.forward(self, x, self._mode(train))
         self._out_shape, self._out_backend = tuple(y.shape), backend.backend_of(y)
         return y
 
@@ -187,7 +186,7 @@ class Module:
         """dx = dL/dx from dy = dL/dy; adds dL/dtheta into ``grads`` unless ``param_grads`` is False.
 
         ``input_grad=False`` says the caller will not use dx (a discriminator step: the data needs no gradient):
-        layers that can skip computing it do (Dense, Conv2d: one GEMM and a col2im fewer), and None is returned.
+        layers that can skip computing it do (Dense and the convolutions: one GEMM fewer), and None is returned.
         """
         if self._out_shape is None:
             raise RuntimeError(f"{self!r}: backward called before forward (nothing cached)")
@@ -205,29 +204,29 @@ class Module:
                 f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
                 f"{self._out_shape}"
             )
-        with parallel.blas_single_threaded(dy):  # as in forward
-            if not input_grad:
-                self._backward_without_input_grad(dy, param_grads)
-                return None
-            return self._backward(dy, param_grads)
+        dx = fast.backward(self, dy, param_grads, input_grad)  # as forward ran: whole, or in chunks
+        return dx if input_grad else None
 
-    def _backward_without_input_grad(self, dy, param_grads: bool) -> None:
-        """The parameter gradients of backward alone. By default the whole backward, its dx thrown away."""
-        if param_grads:
-            self._backward(dy, param_grads)
+    # -- what a layer writes ---------------------------------------------------------------------------------
+    per_sample = False
+    """True when sample n's output depends only on sample n's input, and the parameter gradient is a sum over the
+    samples: then minigan.fast may run the layer on chunks of the batch (BatchNorm and Dropout are not)."""
+
+    def _forward(self, x, train: bool):  # pragma: no cover - abstract
+        """y = f(x) on the whole batch, caching on ``self`` what ``_backward`` needs."""
+        raise NotImplementedError
+
+    def _backward(self, dy, param_grads: bool, input_grad: bool):  # pragma: no cover - abstract
+        """dx = J^T dy (may be skipped when not input_grad); adds dL/dtheta into ``self._grads`` if param_grads."""
+        raise NotImplementedError
 
     # -- gradient penalty support (see minigan/gradient_penalty.py) ---------------------------------------------
     supports_gradient_penalty = False
 
-    def _tangent_step(self, g, t):  # pragma: no cover - only layers that declare support implement it
-        """Add the penalty's weight gradient from (upstream signal g, input tangent t); return the tangent J t."""
+    def _jvp(self, g, t):  # pragma: no cover - only layers that declare support implement it
+        """The Jacobian-vector product J t at the cached input; a layer with weights also adds the penalty's weight
+        gradient, its weight-gradient formula with upstream signal g and input t (gradient_penalty.py)."""
         raise NotImplementedError(f"{self!r} has no hand-derived gradient-penalty support")
-
-    def _forward(self, x, train: bool):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _backward(self, dy, param_grads: bool):  # pragma: no cover - abstract
-        raise NotImplementedError
 
     # -- input checks --------------------------------------------------------------------------------------------
     def _expected(self) -> str:

@@ -10,7 +10,7 @@ var * M / (M - 1) (as PyTorch). Evaluation mode uses the running statistics inst
 
 from __future__ import annotations
 
-from minigan import backend, parallel
+from minigan import backend
 from minigan.nn.module import LayerInputError, Module
 
 
@@ -30,7 +30,7 @@ class _BatchNorm(Module):
         self._add_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
         self._add_buffer("running_var", xp.ones(num_features, dtype=dtype))
         self._add_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
-        self._x = self._mu = None
+        self._x_hat = None
 
     def __repr__(self):
         return f"{type(self).__name__}({self.num_features}, eps={self.eps}, momentum={self.momentum})"
@@ -66,55 +66,35 @@ class _BatchNorm(Module):
         return backend.array_module(rows).moveaxis(rows.reshape(shape), -1, 1)
 
     def _forward(self, x, train):
-        """y = x_hat gamma + beta computed as y = x scale + shift, scale = gamma / sigma, shift = beta - mu scale.
-
-        Only x, mu and 1/sigma are kept for backward (x_hat is never stored): x is the caller's array, so the layer
-        adds no activation-sized buffer of its own; x must not be changed in place before backward.
-        """
-        xp = backend.array_module(x)
-        X = self._rows(x)
-        m = X.shape[0]
-        self._train_mode = train
+        """y = gamma x_hat + beta, x_hat = (x - mu) / sqrt(var + eps), per channel over the rows of X."""
+        xp, X = backend.array_module(x), self._rows(x)  # X: (M, C)
         if train:
-            if m < 2:
+            if X.shape[0] < 2:
                 raise LayerInputError(
                     f"{self!r} needs more than one value per channel in training mode, got input {tuple(x.shape)}"
                 )
-            mu = parallel.column_sums(X) / m  # one BLAS pass over X
-            Y = xp.empty_like(X)
-
-            def center(X, Y):  # Y = X - mu; returns this block's part of sum (x - mu)^2
-                xp.subtract(X, mu, out=Y)
-                return xp.einsum("mc,mc->c", Y, Y)
-
-            var = parallel.total(parallel.over_batch(center, X, Y)) / m
-            rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
-            rm *= 1 - self.momentum
-            rm += self.momentum * mu
-            rv *= 1 - self.momentum
-            rv += self.momentum * var * (m / (m - 1))
-            self._buffers["num_batches_tracked"] += 1
+            mu, var = X.mean(axis=0), X.var(axis=0)  # (C,), the biased variance
+            self._update_running_statistics(mu, var, X.shape[0])
         else:
             mu, var = self._buffers["running_mean"], self._buffers["running_var"]
-            Y = X - mu
-        self._x, self._mu = X, mu
-        self._inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))
-        scale = self._params["weight"] * self._inv_std if self.affine else self._inv_std
-        shift = self._params["bias"] if self.affine else None
-
-        def affine(Y):  # Y = (X - mu) scale + shift
-            Y *= scale
-            if shift is not None:
-                Y += shift
-
-        parallel.over_batch(affine, Y)
+        self._train_mode = train
+        self._inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))  # (C,)
+        self._x_hat = (X - mu) * self._inv_std  # (M, C)
+        Y = self._x_hat * self._params["weight"] + self._params["bias"] if self.affine else self._x_hat
         return self._unrows(Y, x)
 
-    def _normalized(self):
-        """x_hat = (x - mu) / sigma of the last forward, in the input's shape (recomputed; for tests and teaching)."""
-        return (self._x - self._mu) * self._inv_std
+    def _update_running_statistics(self, mu, var, m):
+        """r <- (1 - momentum) r + momentum * stat, with the unbiased variance var * m / (m - 1), as PyTorch."""
+        for name, stat in (("running_mean", mu), ("running_var", var * (m / (m - 1)))):
+            self._buffers[name] *= 1 - self.momentum
+            self._buffers[name] += self.momentum * stat
+        self._buffers["num_batches_tracked"] += 1
 
-    def _backward(self, dy, param_grads):
+    def _normalized(self):
+        """x_hat = (x - mu) / sigma of the last forward, as the (M, C) matrix of its values."""
+        return self._x_hat
+
+    def _backward(self, dy, param_grads, input_grad):
         r"""Let g = dL/dx_hat = dy gamma, and <.> a mean over the M values of a channel.
 
         dL/dgamma = \sum dy x_hat,   dL/dbeta = \sum dy.
@@ -124,42 +104,23 @@ class _BatchNorm(Module):
             dL/dx_i = (var + eps)^{-1/2} ( g_i - <g> - x_hat_i <g x_hat> ).
 
         Evaluation: mu and var are constants, so dL/dx_i = g_i (var + eps)^{-1/2}.
-
-        Computed per channel as an affine map of dy and x, so that no x_hat is ever formed. With k = gamma / sigma,
-        S1 = \sum dy and Sx = \sum dy x (two passes), \sum dy x_hat = (Sx - mu S1) / sigma and
-
-            dL/dx_i = k dy_i + b x_i + c,   b = -(k / sigma) <dy x_hat>,   c = -k <dy> - b mu.
         """
-        xp = backend.array_module(dy)
-        DY, X, mu, inv_std = self._rows(dy), self._x, self._mu, self._inv_std
-        m = DY.shape[0]
-        k = self._params["weight"] * inv_std if self.affine else inv_std
-        if not self._train_mode and not (self.affine and param_grads):
-            return self._unrows(DY * k, dy)
-        ones = xp.ones(m, dtype=DY.dtype)
-        parts = parallel.over_batch(lambda DY, X, ones: (ones @ DY, xp.einsum("mc,mc->c", DY, X)), DY, X, ones)
-        sum_dy, sum_dy_x = (parallel.total(list(p)) for p in zip(*parts))
-        sum_dy_xhat = (sum_dy_x - mu * sum_dy) * inv_std
+        DY, x_hat = self._rows(dy), self._x_hat  # (M, C) each
         if self.affine and param_grads:
-            self._grads["weight"] += sum_dy_xhat
-            self._grads["bias"] += sum_dy
-        if not self._train_mode:
-            return self._unrows(DY * k, dy)
-        b = -(k * inv_std) * (sum_dy_xhat / m)
-        c = -k * (sum_dy / m) - b * mu
-        DX = xp.empty_like(DY)
-
-        def affine(DY, X, DX):  # DX = k DY + b X + c
-            xp.multiply(DY, k, out=DX)
-            DX += X * b
-            DX += c
-
-        parallel.over_batch(affine, DY, X, DX)
+            self._grads["weight"] += (DY * x_hat).sum(axis=0)  # (C,)
+            self._grads["bias"] += DY.sum(axis=0)
+        if not input_grad:
+            return None
+        g = DY * self._params["weight"] if self.affine else DY  # dL/dx_hat
+        if self._train_mode:
+            DX = self._inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))
+        else:
+            DX = self._inv_std * g
         return self._unrows(DX, dy)
 
     def _clear_cache(self):
         super()._clear_cache()
-        self._x = self._mu = None
+        self._x_hat = None
 
 
 class BatchNorm1d(_BatchNorm):

@@ -1,9 +1,8 @@
 """Layers that only rearrange: Flatten and Reshape. Their backward undoes the rearrangement.
 
-A reshape moves no values, but it is a view only when the memory is in the order the new shape reads it. The
-convolutions hand on channels-last memory (im2col.py), which a flattening to PyTorch's (C, H, W) order per sample
-must copy: :func:`reshaped` makes that copy on minigan's threads, and Flatten's backward gives dx back in the
-memory order its input had, so that the layers before it get the layout they made.
+A reshape moves no values. It is a view when the memory is in the order the new shape reads it, and a copy
+otherwise: a convolution's output lives channels-last (im2col.py), so flattening it to PyTorch's (C, H, W) order
+per sample copies.
 """
 
 from __future__ import annotations
@@ -11,18 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from minigan import backend, parallel
-from minigan.nn.im2col import channels_first, channels_last
 from minigan.nn.module import Module
-
-
-def reshaped(x, shape):
-    """x.reshape(shape): a view of C-ordered memory, else a C-ordered copy made by minigan's threads."""
-    if x.flags.c_contiguous:
-        return x.reshape(shape)
-    out = backend.array_module(x).empty(shape, dtype=x.dtype)
-    parallel.copy(x, out.reshape(x.shape))
-    return out
 
 
 def _is_int(value) -> bool:
@@ -39,24 +27,21 @@ class Flatten(Module):
     def _check_shape(self, x):
         return x.ndim >= 2
 
-    def _forward(self, x, train):
-        self._in_shape = x.shape
-        # channels-last memory (a convolution's output), to be given back in that order by backward
-        self._channels_last = x.ndim == 4 and not x.flags.c_contiguous and x.transpose(0, 2, 3, 1).flags.c_contiguous
-        return reshaped(x, (x.shape[0], math.prod(x.shape[1:])))
+    per_sample = True
 
-    def _backward(self, dy, param_grads):
-        """A reshape moves no values: dx is dy put back into the input's shape (and memory order)."""
-        dx = reshaped(dy, self._in_shape)
-        if self._channels_last:
-            return channels_first(channels_last(dx))
-        return dx
+    def _forward(self, x, train):
+        self._in_shape = x.shape  # (N, d1, d2, ...)
+        return x.reshape(x.shape[0], -1)  # (N, d1*d2*...)
+
+    def _backward(self, dy, param_grads, input_grad):
+        """A reshape moves no values: dx is dy put back into the input's shape."""
+        return dy.reshape(self._in_shape)
 
     supports_gradient_penalty = True
 
-    def _tangent_step(self, g, t):
-        """Linear with no parameters: the tangent is rearranged as the input was (see gradient_penalty.py)."""
-        return self._forward(t, False)
+    def _jvp(self, g, t):
+        """Linear with no parameters: J t is t rearranged as the input was (see gradient_penalty.py)."""
+        return t.reshape(t.shape[0], -1)
 
 
 class Reshape(Module):
@@ -79,16 +64,18 @@ class Reshape(Module):
     def _check_shape(self, x):
         return x.ndim >= 1 and math.prod(x.shape[1:]) == math.prod(self.shape)
 
-    def _forward(self, x, train):
-        self._in_shape = x.shape
-        return reshaped(x, (x.shape[0],) + self.shape)
+    per_sample = True
 
-    def _backward(self, dy, param_grads):
+    def _forward(self, x, train):
+        self._in_shape = x.shape  # (N, ...)
+        return x.reshape((x.shape[0],) + self.shape)  # (N, *shape)
+
+    def _backward(self, dy, param_grads, input_grad):
         """A reshape moves no values: dx is dy put back into the input's shape."""
-        return reshaped(dy, self._in_shape)
+        return dy.reshape(self._in_shape)
 
     supports_gradient_penalty = True
 
-    def _tangent_step(self, g, t):
-        """Linear with no parameters: the tangent is rearranged as the input was (see gradient_penalty.py)."""
-        return self._forward(t, False)
+    def _jvp(self, g, t):
+        """Linear with no parameters: J t is t rearranged as the input was (see gradient_penalty.py)."""
+        return t.reshape((t.shape[0],) + self.shape)
