@@ -432,7 +432,7 @@ def test_checker_catches_leaky_relu_sign_flip(bk, monkeypatch):
 
     def flipped(self, dy, param_grads, input_grad=True):
         xp = backend.array_module(dy)
-        return xp.where(self._cache, dy, -self.negative_slope * dy)
+        return xp.where(self._cache == 1, dy, -self.negative_slope * dy)  # _cache: f'(x), 1 or a
 
     monkeypatch.setattr(nn.LeakyReLU, "_backward", flipped)
     _expect_caught("LeakyReLU slope sign", layer, x, "input", rng)
@@ -590,7 +590,7 @@ def test_checker_localises_a_bug_inside_sequential(bk, monkeypatch):
 
     def flipped(self, dy, param_grads, input_grad=True):
         xp = backend.array_module(dy)
-        return xp.where(self._cache, dy, -self.negative_slope * dy)
+        return xp.where(self._cache == 1, dy, -self.negative_slope * dy)  # _cache: f'(x), 1 or a
 
     monkeypatch.setattr(nn.LeakyReLU, "_backward", flipped)
     result = gradcheck(d, x, seed=int(rng.integers(2**31)))

@@ -21,10 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigan import backend, fast
-
-
-class LayerInputError(ValueError):
-    """An input that a layer cannot take (rank, size, dtype, backend or non-finite values)."""
+from minigan.errors import LayerInputError, NonFiniteInputError
 
 
 def _is_array(a) -> bool:
@@ -257,7 +254,7 @@ class Module:
         if not self._check_shape(x):
             self._fail(f"shape {tuple(x.shape)}")
         if check_finite and not bool(backend.array_module(x).isfinite(x).all()):
-            raise LayerInputError(f"{self!r} got an input containing NaN or inf")
+            raise NonFiniteInputError(f"{self!r} got an input containing NaN or inf")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
