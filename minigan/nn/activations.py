@@ -1,8 +1,7 @@
 """Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached.
 
-The piecewise-linear ones keep f'(x) as an array of x's dtype: a product of two float arrays of the same memory
-order is one fast pass, where NumPy's ``where`` or a product with a boolean mask took 10 to 20 times as long on
-channels-last arrays (benchmarks/results/elementwise.md).
+The piecewise-linear ones keep f'(x) as an array of x's dtype and write every pass as a product: NumPy's
+three-argument ``where`` is many times slower on channels-last arrays (benchmarks/results/elementwise.md).
 """
 
 from __future__ import annotations
