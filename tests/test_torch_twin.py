@@ -1,12 +1,17 @@
 """minigan against its PyTorch twin: the same numbers in, the same numbers out, forward and backward.
 
-For each layer (and the canonical MNIST DCGAN's G and D from DESIGN.md, at batch 4) the minigan module is built
+For each layer (and the canonical MNIST DCGAN's G and D of docs/design.md, at batch 4) the minigan module is built
 first; its ``state_dict()`` is loaded INTO the torch twin by name (so names and shapes must be PyTorch's,
 BatchNorm's ``num_batches_tracked`` included), both run forward on the same input and backward with the same
 upstream gradient, and we compare the outputs, the input gradients, every parameter gradient matched by name
 (``grads[name]`` against ``named_parameters()[name].grad``) and every buffer. Gradients are accumulated over
 several steps without zeroing, on both sides, so the "backward ADDS" contract is compared too. One test loads the
 other way (torch ``state_dict()`` -> minigan ``load_state_dict``).
+
+Single layers are compared with torch layers built here, by hand, from the same hyperparameters. The DCGAN's G and
+D are the real ones of :mod:`minigan.models`, and their twins come from :func:`minigan.lab.torch_twin.torch_twin`
+(the one twin the benchmark and the scripts in benchmarks/ use too), built from those networks; separate tests
+check that torch_twin maps every layer it knows to the torch layer built by hand, and refuses any other.
 
 Tolerances: float64, max |ours - torch| <= 1e-10 * max(1, max |torch|); float32, max |ours - torch| / max |torch|
 <= 1e-4. One float32 exception, stated where it applies: a gradient that is exactly zero in exact arithmetic (the
@@ -31,7 +36,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minigan import backend, init, nn
+from minigan import backend, nn
+from minigan.lab.torch_twin import KNOWN_LAYERS, torch_twin
+from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -353,44 +360,88 @@ def test_dropout_in_evaluation_is_the_identity(bk, dtype):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the canonical MNIST DCGAN (DESIGN.md), batch 4
+# minigan.lab.torch_twin: each layer it knows, to the torch layer built by hand
 # ---------------------------------------------------------------------------------------------------------------
-def dcgan_generator():
-    g = nn.Sequential(
-        nn.Dense(100, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Reshape(128, 7, 7),
-        nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), nn.Tanh(),
-    )
-    init.dcgan_normal_(g)
-    return g
+TWIN_CASES = {  # a minigan layer and the torch layer it must become (hyperparameters away from the defaults)
+    "Dense": (lambda: nn.Dense(5, 3, bias=False), lambda: tnn.Linear(5, 3, bias=False), (4, 5)),
+    "Conv2d": (lambda: nn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0)),
+               lambda: tnn.Conv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0)), (2, 2, 7, 6)),
+    "ConvTranspose2d": (lambda: nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1, bias=False),
+                        lambda: tnn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1, bias=False),
+                        (2, 3, 4, 5)),
+    "BatchNorm1d": (lambda: nn.BatchNorm1d(4, eps=1e-3, momentum=0.3), lambda: tnn.BatchNorm1d(4, 1e-3, 0.3),
+                    (6, 4)),
+    "BatchNorm2d": (lambda: nn.BatchNorm2d(3, eps=0.1, momentum=1.0, affine=False),
+                    lambda: tnn.BatchNorm2d(3, 0.1, 1.0, affine=False), (2, 3, 4, 4)),
+    "ReLU": (nn.ReLU, tnn.ReLU, (3, 4)),
+    "LeakyReLU": (lambda: nn.LeakyReLU(0.3), lambda: tnn.LeakyReLU(0.3), (3, 4)),
+    "Tanh": (nn.Tanh, tnn.Tanh, (3, 4)),
+    "Sigmoid": (nn.Sigmoid, tnn.Sigmoid, (3, 4)),
+    "Dropout": (lambda: nn.Dropout(0.3), lambda: tnn.Dropout(0.3), (3, 4)),
+    "Flatten": (nn.Flatten, tnn.Flatten, (2, 3, 4, 5)),
+    "Reshape": (lambda: nn.Reshape(3, 2, 2), lambda: tnn.Sequential(tnn.Flatten(), tnn.Unflatten(1, (3, 2, 2))),
+                (2, 3, 4)),
+    # nested: names 1.0.weight on both sides; no bias before the BatchNorm (its gradient would be round-off)
+    "Sequential": (lambda: nn.Sequential(nn.Dense(4, 6, bias=False), nn.Sequential(nn.BatchNorm1d(6), nn.ReLU()),
+                                         nn.Reshape(2, 3)),
+                   lambda: tnn.Sequential(tnn.Linear(4, 6, bias=False),
+                                          tnn.Sequential(tnn.BatchNorm1d(6), tnn.ReLU()),
+                                          tnn.Sequential(tnn.Flatten(), tnn.Unflatten(1, (2, 3)))), (5, 4)),
+}
 
 
-def torch_dcgan_generator():
-    return tnn.Sequential(
-        tnn.Linear(100, 128 * 7 * 7), tnn.BatchNorm1d(128 * 7 * 7), tnn.ReLU(), tnn.Unflatten(1, (128, 7, 7)),
-        tnn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), tnn.BatchNorm2d(64), tnn.ReLU(),
-        tnn.ConvTranspose2d(64, 1, 4, stride=2, padding=1), tnn.Tanh(),
-    )
+def test_every_known_layer_has_a_case():
+    assert set(TWIN_CASES) == set(KNOWN_LAYERS)
 
 
-def dcgan_discriminator():
-    d = nn.Sequential(
-        nn.Conv2d(1, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Dense(128 * 7 * 7, 1),
-    )
-    init.dcgan_normal_(d)
-    return d
+@pytest.mark.parametrize("name", list(TWIN_CASES))
+@dtypes
+def test_torch_twin_maps_each_layer_to_its_torch_layer(bk, dtype, name):
+    """The twin is the torch layer built by hand (same repr: kind and every hyperparameter), in minigan's dtype,
+    holding minigan's parameters and buffers under the same names, bit for bit; and it computes what the layer
+    computes (training mode; Dropout in evaluation mode, where it is the identity on both sides)."""
+    rng = _setup(6, dtype)
+    make_ours, make_theirs, shape = TWIN_CASES[name]
+    ours = make_ours()
+    _randomize_params(ours, rng, bk)
+    twin = torch_twin(ours)
+    assert repr(twin) == repr(make_theirs())
+    assert all(v.dtype == DTYPES[dtype][1] for v in [*twin.state_dict().values(), *twin.parameters()]
+               if v.is_floating_point())
+    assert list(twin.state_dict()) == list(ours.state_dict())
+    for key, value in twin.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), bk.to_numpy(ours.state_dict()[key]), err_msg=key)
+    label = f"torch_twin({name})"
+    _run_steps(Twin(label, ours, twin, bk, dtype), rng, shape, bk, train_steps=0 if name == "Dropout" else 2)
 
 
-def torch_dcgan_discriminator():
-    return tnn.Sequential(
-        tnn.Conv2d(1, 64, 4, stride=2, padding=1), tnn.LeakyReLU(0.2),
-        tnn.Conv2d(64, 128, 4, stride=2, padding=1), tnn.BatchNorm2d(128), tnn.LeakyReLU(0.2),
-        tnn.Flatten(), tnn.Linear(128 * 7 * 7, 1),
-    )
+def test_torch_twin_refuses_a_layer_it_does_not_know():
+    """A layer outside the known ones, even a subclass of a known one (it may compute something else), is an
+    error naming the layer and its place, not a guess."""
+
+    class Doubling(nn.ReLU):
+        pass
+
+    net = nn.Sequential(nn.Dense(3, 4), nn.Sequential(nn.ReLU(), Doubling()))
+    with pytest.raises(TypeError, match=r"no torch twin for Sequential\[1\]\[1\], .*Doubling.*the layers it knows: "
+                                        r"Dense, Conv2d"):
+        torch_twin(net)
 
 
+def test_torch_twin_follows_the_network_it_is_built_from():
+    """A twin is built from the network, not from a copy of its architecture: a model with another width has a
+    twin with that width; ``load=False`` leaves torch's own initialisation; ``dtype`` overrides the network's."""
+    backend.seed(0)
+    g = dcgan_mnist_generator(nz=7)
+    assert torch_twin(g)[0].in_features == 7
+    fresh = torch_twin(g, load=False)
+    assert not torch.equal(fresh[0].weight, torch_twin(g)[0].weight)
+    assert torch_twin(g, dtype=torch.float64)[0].weight.dtype == torch.float64
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the canonical MNIST DCGAN (minigan.models, docs/design.md), batch 4, against torch_twin of it
+# ---------------------------------------------------------------------------------------------------------------
 G_ZERO_GRADS = ("0.bias", "4.bias")  # Dense and ConvTranspose2d biases feeding training-mode BatchNorms
 D_ZERO_GRADS = ("2.bias",)  # the second Conv2d's bias feeds a training-mode BatchNorm2d
 BATCH = 4
@@ -400,20 +451,31 @@ def _images(rng):
     return np.tanh(rng.standard_normal((BATCH, 1, 28, 28)))  # in [-1, 1], like the scaled MNIST digits
 
 
+def _dcgan(model):
+    """minigan's canonical G or D (minigan.models), its zero-gradient names, and its input shape."""
+    if model == "G":
+        return dcgan_mnist_generator(), G_ZERO_GRADS, (BATCH, 100)
+    return dcgan_mnist_discriminator(), D_ZERO_GRADS, (BATCH, 1, 28, 28)
+
+
 @dtypes
 def test_dcgan_generator(bk, dtype):
     rng = _setup(3, dtype)
-    twin = Twin("DCGAN G", dcgan_generator(), torch_dcgan_generator(), bk, dtype, G_ZERO_GRADS)
+    g, zero, shape = _dcgan("G")
+    twin = Twin("DCGAN G", g, torch_twin(g), bk, dtype, zero)
     twin.load_ours_into_theirs()
-    _run_steps(twin, rng, (BATCH, 100), bk)
+    _run_steps(twin, rng, shape, bk)
+    assert g.forward(bk.asarray(rng.standard_normal(shape), twin.np_dtype)).shape == (BATCH, 1, 28, 28)
 
 
 @dtypes
 def test_dcgan_discriminator(bk, dtype):
     rng = _setup(4, dtype)
-    twin = Twin("DCGAN D", dcgan_discriminator(), torch_dcgan_discriminator(), bk, dtype, D_ZERO_GRADS)
+    d, zero, _ = _dcgan("D")
+    twin = Twin("DCGAN D", d, torch_twin(d), bk, dtype, zero)
     twin.load_ours_into_theirs()
     _run_steps(twin, rng, None, bk, data=lambda: _images(rng))
+    assert d.forward(bk.asarray(_images(rng), twin.np_dtype)).shape == (BATCH, 1)
 
 
 @dtypes
@@ -421,13 +483,9 @@ def test_dcgan_discriminator(bk, dtype):
 def test_dcgan_loaded_from_torch(bk, dtype, model):
     """The other direction: torch's own initialisation and running statistics -> minigan.load_state_dict."""
     rng = _setup(5, dtype)
-    if model == "G":
-        ours, theirs, zero, data = dcgan_generator(), torch_dcgan_generator(), G_ZERO_GRADS, None
-        shape = (BATCH, 100)
-    else:
-        ours, theirs, zero, shape = dcgan_discriminator(), torch_dcgan_discriminator(), D_ZERO_GRADS, None
-        data = lambda: _images(rng)
-    twin = Twin(f"DCGAN {model} from torch", ours, theirs, bk, dtype, zero)
+    ours, zero, shape = _dcgan(model)
+    data = (lambda: _images(rng)) if model == "D" else None
+    twin = Twin(f"DCGAN {model} from torch", ours, torch_twin(ours, load=False), bk, dtype, zero)
     with torch.no_grad():  # move torch's running statistics away from (0, 1) before copying them over
         twin.theirs.train()
         for _ in range(3):

@@ -13,19 +13,20 @@ the host can no longer queue work ahead of the device, so the profiled step is s
 report keeps the two apart: ``step_s`` is the step with wrappers, and the rows add up to it together with
 ``rest_s``, the time outside every layer and optimizer (losses, noise, data, Python between calls).
 
-Work: each call's GEMM FLOPs, from the shapes it saw (:func:`minigan.nn.flops.layer_gflop`): a forward once, a
-backward once per gradient it computes (the weight gradient unless ``param_grads=False``; the input gradient unless
-``input_grad=False`` and the layer skips it). Summed over the canonical step this is ``bench.step_gflop``, which
-counts the same work from the algorithm instead (tests/test_bench.py holds the two together).
+Work: each call's GEMM FLOPs, from the shapes it saw (:func:`minigan.lab.flops.layer_gflop`): a forward once, a
+backward once per gradient it computes: the weight gradient unless ``param_grads=False``, the input gradient unless
+``input_grad=False`` (every layer with GEMM work skips dx then). Summed over the canonical step this is
+:func:`minigan.lab.bench.step_gflop`, which counts the same work from the algorithm instead
+(tests/test_step_profile.py holds the two together; tests/test_bench.py checks step_gflop against a count by hand).
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 
 from minigan import backend
-from minigan.nn.flops import layer_gflop
-from minigan.nn.module import Module
+from minigan.lab.flops import layer_gflop
 
 _ABSENT = object()
 _COUNTS = ("forward_calls", "backward_calls", "forward_s", "backward_s", "calls", "s", "gflop")  # summed per call
@@ -37,11 +38,6 @@ def _leaves(nets: dict):
         for prefix, module in net.named_modules():
             if not module._children:
                 yield net_name, prefix.rstrip(".") or "-", module
-
-
-def _computes_dx_anyway(layer) -> bool:
-    """True when ``backward(input_grad=False)`` still computes dx (the layer has no way to skip it)."""
-    return type(layer)._backward_without_input_grad is Module._backward_without_input_grad
 
 
 def step_profile(step, nets: dict, optimizers: dict, steps: int = 10, warmup: int = 2, sync=None) -> dict:
@@ -84,11 +80,14 @@ def step_profile(step, nets: dict, optimizers: dict, steps: int = 10, warmup: in
         return work
 
     def backward_work(layer, row):
+        signature = inspect.signature(type(layer).backward)  # (self, dy, param_grads=True, input_grad=True)
+
         def work(args, kwargs, dx):
-            dy = args[0]
-            param_grads = args[1] if len(args) > 1 else kwargs.get("param_grads", True)
-            input_grad = args[2] if len(args) > 2 else kwargs.get("input_grad", True)
-            products = bool(param_grads and layer._params) + bool(input_grad or _computes_dx_anyway(layer))
+            call = signature.bind(layer, *args, **kwargs)
+            call.apply_defaults()
+            dy, param_grads, input_grad = (call.arguments[k] for k in ("dy", "param_grads", "input_grad"))
+            # the weight gradient's product if asked for (and there are weights); dx's only if asked for
+            products = bool(param_grads and layer.params) + bool(input_grad)
             return products * layer_gflop(layer, row["_x_shape"], dy.shape)
 
         return work

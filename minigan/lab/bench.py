@@ -1,5 +1,5 @@
-"""The CPU-vs-CUDA benchmark suite: the canonical MNIST DCGAN training step (DESIGN.md) on NumPy, on CuPy when a GPU
-is present, and on its PyTorch twin when torch is installed, all in one process, one run.
+"""The CPU-vs-CUDA benchmark suite: the canonical MNIST DCGAN training step (docs/design.md) on NumPy, on CuPy
+when a GPU is present, and on its PyTorch twin when torch is installed, all in one process, one run.
 
     minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json] [--no-layers]
                   [--no-profile]
@@ -10,27 +10,31 @@ What is timed (after ``warmup`` rounds; on a GPU the device is synchronised befo
   turn (:func:`interleaved_times`): the machines drift, and measurements taken seconds apart compare fairly.
   Reported: the median step of each; minigan / twin as the median of the round-by-round ratios; the share of peak
   as the median over rounds of minigan's GFLOP/s over that round's GEMM rate. On NumPy with more than one thread
-  of minigan's (:mod:`minigan.parallel`), each round also takes the same step on one thread: the speed-up the
-  threads bring is the median of the round-by-round ratios.
+  of minigan's (:mod:`minigan.fast`), each round also takes the same step with minigan's thread count set to one
+  (``fast.set_num_threads(1)``): the speed-up the threads bring is the median of the round-by-round ratios.
   The step is one iteration of :class:`minigan.train.GAN` with k = 1 and Adam(2e-4, (0.5, 0.999)): D on a real
   batch and on a fake batch G(z), then G through D with fresh z (non-saturating loss, D's parameter gradients
   skipped). The torch twin does exactly the same work (fresh z, D frozen in the G step, BCE with logits, Adam);
 * every layer's forward and backward alone, on the previous layer's output, in the step's training mode, on the
-  backend and on the twin, in the same rounds (:func:`layer_times`; ``--no-layers`` skips this);
-* the profile of the step (:mod:`minigan.step_profile`): every layer's calls and every optimizer step timed inside
-  ``steps`` real steps, with the GEMM FLOPs each layer did there: where the step's time goes, and at what rate each
-  layer's products run in the company they keep (``--no-profile`` skips this);
+  backend (on minigan's threads, ``fast.threads()``, as inside the step) and on the twin, in the same rounds
+  (:func:`layer_times`; ``--no-layers`` skips this);
+* the profile of the step (:mod:`minigan.lab.step_profile`): every layer's calls and every optimizer step timed
+  inside ``steps`` real steps, with the GEMM FLOPs each layer did there: where the step's time goes, and at what
+  rate each layer's products run in the company they keep (``--no-profile`` skips this);
 * the backend's float32 GEMM peak (``a @ b``, 2048 x 2048 x 2048): the best of 5 products before the steps and of
   the products between them;
 * the peak memory of a NumPy step (``tracemalloc``, which NumPy reports its buffers to) against what the step
   needs at least: parameters, gradients and Adam's two moments, plus every layer output of G and D cached for
   backward at once.
 
-Work per step: the GEMM FLOPs of every convolution and dense layer, forward (2 N per multiply-add) and backward
-(input and weight gradients, or the input gradient alone where the algorithm skips the weights). At batch 64 that
-is about 10.3 GFLOP, as DESIGN.md states.
+Work per step (:func:`step_gflop`): the GEMM FLOPs of every convolution and dense layer (2 per multiply-add),
+forward, and backward once per gradient the step computes: weight and input gradients, except D's first layer's
+input gradient in the D step, D's weight gradients in the G step and G's first layer's input gradient, which the
+step does not ask for and the layers then skip. At batch 64 that is 10.37 GFLOP (tests/test_bench.py counts it by
+hand from the layer shapes).
 
-torch, when installed, is imported here only to time the twin; minigan never needs it.
+The twin is :func:`minigan.lab.torch_twin.torch_twin` of minigan's own G and D. torch, when installed, is imported
+only to time it; minigan never needs it.
 """
 
 from __future__ import annotations
@@ -46,10 +50,11 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, optim, parallel
+from minigan import backend, fast, optim
+from minigan.lab.flops import layer_gflop
+from minigan.lab.step_profile import step_profile
+from minigan.lab.torch_twin import torch_twin
 from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
-from minigan.nn.flops import layer_gflop
-from minigan.step_profile import step_profile
 
 NZ = 100
 
@@ -157,14 +162,14 @@ def minigan_step(batch: int):
 
 
 def one_thread(step, threads: int):
-    """``step`` run with minigan's NumPy work on the calling thread alone (:mod:`minigan.parallel`), and OpenBLAS
-    at as many threads as before; ``threads`` is restored after each call."""
+    """``step`` run with minigan's thread count at one (``fast.set_num_threads(1)``: its NumPy work on the calling
+    thread alone, :mod:`minigan.fast`); the count is set back to ``threads`` after each call."""
     def step_on_one_thread():
-        parallel.set_num_threads(1)
+        fast.set_num_threads(1)
         try:
             step()
         finally:
-            parallel.set_num_threads(threads)
+            fast.set_num_threads(threads)
 
     return step_on_one_thread
 
@@ -187,27 +192,8 @@ def minigan_memory(batch: int) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the torch twin
+# the torch twin (minigan.lab.torch_twin: built from minigan's own G and D)
 # ---------------------------------------------------------------------------------------------------------------
-def torch_twins(torch, g, d, device="cpu"):
-    """Torch modules equal to minigan's canonical DCGAN G and D, loaded with their current weights by name."""
-    nn = torch.nn
-    tg = nn.Sequential(
-        nn.Linear(NZ, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
-        nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh(),
-    )
-    td = nn.Sequential(
-        nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2),
-        nn.Conv2d(64, 128, 4, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.2),
-        nn.Flatten(), nn.Linear(128 * 7 * 7, 1),
-    )
-    for twin, ours in ((tg, g), (td, d)):
-        twin.load_state_dict({k: torch.as_tensor(backend.to_numpy(v)) for k, v in ours.state_dict().items()})
-        twin.to(device)
-    return tg, td
-
-
 def _torch_sync(torch, device):
     return torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
@@ -215,7 +201,7 @@ def _torch_sync(torch, device):
 def torch_step(torch, batch: int, device: str):
     """The twin's GAN iteration, the same work as :func:`minigan_step`, as a function of no arguments."""
     backend.seed(0)
-    tg, td = torch_twins(torch, dcgan_mnist_generator(), dcgan_mnist_discriminator(), device)
+    tg, td = (torch_twin(net, device) for net in (dcgan_mnist_generator(), dcgan_mnist_discriminator()))
     opt_g = torch.optim.Adam(tg.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(td.parameters(), 2e-4, betas=(0.5, 0.999))
     bce = torch.nn.BCEWithLogitsLoss()
@@ -243,13 +229,14 @@ def torch_step(torch, batch: int, device: str):
 def layer_times(batch: int, steps: int, warmup: int, torch=None, device: str = "cpu") -> list[dict]:
     """Every layer of G and D alone, forward and backward in training mode, on the previous layer's output; with
     ``torch``, its twin layer in the same rounds (:func:`interleaved_times`: minigan's forward, minigan's backward,
-    the twin's forward, the twin's forward + backward, in turn). The twin's backward is the round's forward +
-    backward less its forward (autograd has no backward without its forward); medians over the rounds."""
+    the twin's forward, the twin's forward + backward, in turn). minigan's calls run on its threads
+    (``fast.threads()``), as inside a trainer's step. The twin's backward is the round's forward + backward less
+    its forward (autograd has no backward without its forward); medians over the rounds."""
     xp = backend.get_xp()
     rng = np.random.default_rng(0)
     backend.seed(0)
     g, d = dcgan_mnist_generator(), dcgan_mnist_discriminator()
-    twins = torch_twins(torch, g, d, device) if torch is not None else (None, None)
+    twins = (torch_twin(g, device), torch_twin(d, device)) if torch is not None else (None, None)
     sync = _torch_sync(torch, device) if torch is not None else None
     rows = []
     inputs = (rng.standard_normal((batch, NZ), dtype=np.float32), _images(rng, batch))
@@ -259,8 +246,8 @@ def layer_times(batch: int, steps: int, warmup: int, torch=None, device: str = "
         for i, layer in enumerate(net.layers):
             y = layer.forward(x, train=True)
             dy = xp.ones_like(y)
-            fns = [lambda layer=layer, x=x: layer.forward(x, train=True),
-                   lambda layer=layer, dy=dy: layer.backward(dy)]
+            fns = [_on_minigan_threads(lambda layer=layer, x=x: layer.forward(x, train=True)),
+                   _on_minigan_threads(lambda layer=layer, dy=dy: layer.backward(dy))]
             syncs = [backend.synchronize] * 2
             if twin is not None:
                 t_layer, t_x = twin[i], tx.detach().requires_grad_(True)
@@ -281,6 +268,15 @@ def layer_times(batch: int, steps: int, warmup: int, torch=None, device: str = "
     return rows
 
 
+def _on_minigan_threads(fn):
+    """fn, called inside ``fast.threads()`` (as a trainer's step runs its layers)."""
+    def call():
+        with fast.threads():
+            return fn()
+
+    return call
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the suite
 # ---------------------------------------------------------------------------------------------------------------
@@ -295,7 +291,7 @@ def _torch():
 def machine() -> dict:
     info = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(), "numpy": np.__version__, "cpus": _cpu_count(),
-            "minigan_threads": parallel.num_threads()}
+            "minigan_threads": fast.num_threads()}
     torch = _torch()
     if torch is not None:
         info["torch"] = torch.__version__
@@ -315,7 +311,7 @@ def _cpu_count() -> int:
 
 
 def minigan_profile(batch: int, steps: int, warmup: int) -> dict:
-    """:func:`minigan.step_profile.step_profile` of the canonical step: where its time goes, layer by layer."""
+    """:func:`minigan.lab.step_profile.step_profile` of the canonical step: where its time goes, layer by layer."""
     trainer, data = minigan_trainer(batch)
     return step_profile(lambda: trainer.iteration(data), {"G": trainer.G, "D": trainer.D},
                         {"G": trainer.opt_G, "D": trainer.opt_D}, steps, warmup)
@@ -347,7 +343,7 @@ def run(batches=(64, 256), backends=None, steps: int = 20, warmup: int = 3, laye
                 if twin_ok:
                     fns.append(torch_step(torch, batch, device))
                     syncs.append(_torch_sync(torch, device))
-                threads = parallel.num_threads() if name == "numpy" else 1
+                threads = fast.num_threads() if name == "numpy" else 1
                 if threads > 1:  # the same step on one thread, in the same rounds: what minigan's threads bring
                     fns.append(one_thread(minigan_step(batch), threads))
                     syncs.append(backend.synchronize)
@@ -445,8 +441,9 @@ def _profile_markdown(p: dict) -> list[str]:
         return f"{100 * seconds / step:.1f}%"
 
     lines = ["", (f"Where the step's time goes ({p['backend']}, batch {p['batch']}): each layer's calls and each "
-                  f"optimizer step timed inside the step (minigan.step_profile), per step, means over {p['steps']} "
-                  f"steps; the step with these clocks: {1e3 * step:.1f} ms, {p['gflop']:.2f} GFLOP of GEMMs."), "",
+                  f"optimizer step timed inside the step (minigan.lab.step_profile), per step, means over "
+                  f"{p['steps']} steps; the step with these clocks: {1e3 * step:.1f} ms, {p['gflop']:.2f} GFLOP of "
+                  "GEMMs."), "",
              "| net | layer | calls (fwd / bwd) | forward (ms) | backward (ms) | share of step | GFLOP | GFLOP/s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in p["layers"]:
