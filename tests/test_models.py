@@ -20,7 +20,9 @@ import pytest
 from minigan import backend, optim
 from minigan.gradient_penalty import PenaltyNotSupported, check_penalty_support
 from minigan.models import (
+    DATA_KINDS,
     MODELS,
+    ModelSpec,
     cgan_dcgan_discriminator,
     cgan_dcgan_generator,
     cgan_mlp_discriminator,
@@ -193,6 +195,30 @@ def test_registry_entries_build_what_they_describe(name):
     if spec.algorithm == "wgan-gp":
         check_penalty_support(D)
         assert spec.betas == (0.0, 0.9)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_registry_entries_declare_the_data_they_train_on(name):
+    """data_kind, not the name, says the data: MNIST models make 1x28x28 digits; "images" models are built for
+    the data's number of channels (build(channels=C)), the registered image_shape being the default."""
+    spec = MODELS[name]
+    assert spec.data_kind in DATA_KINDS
+    if spec.data_kind == "mnist":
+        assert spec.image_shape == (1, 28, 28)
+        return
+    for channels in (1, 3):
+        G, D = spec.build(channels=channels)
+        x = G(backend.get_xp().zeros((1, spec.nz), np.float32), train=False)
+        assert tuple(x.shape) == (1, channels) + tuple(spec.image_shape[1:])
+        assert tuple(D(x, train=False).shape) == (1, 1)
+
+
+def test_a_model_spec_must_declare_a_known_data_kind():
+    build = MODELS["mlp-mnist"].build
+    with pytest.raises(TypeError, match="data_kind"):
+        ModelSpec(build, 100, (1, 28, 28))
+    with pytest.raises(ValueError, match=r"data_kind must be one of \('mnist', 'images'\), got 'faces'"):
+        ModelSpec(build, 100, (1, 28, 28), data_kind="faces")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ import pytest
 
 from minigan import backend, losses, nn, optim
 from minigan.data import ring
+from minigan.errors import NonFiniteError, NonFiniteInputError
 from minigan.gradcheck import check_gradients
 from minigan.gradient_penalty import gradient_penalty
 from minigan.metrics import mode_coverage
 from minigan.models import toy_discriminator, toy_generator
-from minigan.train import GAN, WGAN, WGANGP, TrainingDiverged, every
+from minigan.train import CGAN, GAN, WGAN, WGANGP, Trainer, TrainingDiverged, every
 
 NZ = 2
 ALGORITHMS = ("gan", "wgan", "wgangp")
@@ -61,8 +62,8 @@ def grads_snapshot(module) -> dict:
 
 def assert_same(a: dict, b: dict, what: str):
     assert a.keys() == b.keys()
-    for k in a:
-        assert np.array_equal(a[k], b[k]), f"{what}: {k} differs"
+    for k, value in a.items():
+        assert np.array_equal(value, b[k]), f"{what}: {k} differs"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -199,7 +200,7 @@ def test_gan_steps_use_the_gradients_of_their_losses(monkeypatch, generator_loss
         _load(D, d_params)
         _load(G, g_params)
         x, x_fake = cap.batches[i], G(cap.noises[i])
-        _check(lambda: float(losses.discriminator_minimax(D(x), D(x_fake))[0]), D, grads)
+        _check(lambda x=x, x_fake=x_fake: float(losses.discriminator_minimax(D(x), D(x_fake))[0]), D, grads)
     grads, d_params, g_params = cap.g_steps[0]
     _load(D, d_params)
     _load(G, g_params)
@@ -216,7 +217,7 @@ def test_wgan_steps_use_the_gradients_of_their_losses(monkeypatch):
         _load(D, d_params)
         _load(G, g_params)
         x, x_fake = cap.batches[i], G(cap.noises[i])
-        _check(lambda: float(losses.critic_wasserstein(D(x), D(x_fake))[0]), D, grads)
+        _check(lambda x=x, x_fake=x_fake: float(losses.critic_wasserstein(D(x), D(x_fake))[0]), D, grads)
     grads, d_params, g_params = cap.g_steps[0]
     _load(D, d_params)
     _load(G, g_params)
@@ -237,7 +238,7 @@ def test_wgangp_steps_use_the_gradients_of_their_losses(monkeypatch):
         x, x_fake, eps = cap.batches[i], G(cap.noises[i]), cap.eps[i]
         x_hat = eps * x + (1 - eps) * x_fake
 
-        def loss():
+        def loss(x=x, x_fake=x_fake, x_hat=x_hat):
             value = float(losses.critic_wasserstein(D(x), D(x_fake))[0])
             return value + float(gradient_penalty(D, x_hat, 10.0, param_grads=False)[0])
 
@@ -397,6 +398,109 @@ def test_layer_errors_that_are_not_nan_are_not_called_divergence():
     with pytest.raises(nn.LayerInputError) as info:
         trainer.train(lambda m: backend.asarray(np.zeros((m, 3))), 2, progress=False)
     assert not isinstance(info.value, TrainingDiverged)
+
+
+def test_divergence_is_told_by_the_exception_type_not_by_its_text(monkeypatch):
+    """A layer's shape error whose text happens to say "NaN or inf" (here: in a layer's repr) is still a bug, not
+    divergence; the trainer reads the exception's type, never its message."""
+    trainer = make("gan")
+
+    def iteration(sample_data):
+        raise nn.LayerInputError("Clamp(NaN or inf -> 0) expected input of shape (N, 2), got shape (16, 3)")
+
+    monkeypatch.setattr(trainer, "iteration", iteration)
+    with pytest.raises(nn.LayerInputError, match="got shape") as info:
+        trainer.train(ring_data(), 2, progress=False)
+    assert not isinstance(info.value, (TrainingDiverged, NonFiniteError))
+
+
+@pytest.mark.parametrize("error, said", [
+    (NonFiniteError("the loss of D overflowed"), "the loss of D overflowed during iteration 1"),
+    (NonFiniteInputError("Dense(4, 3, bias=True) saw an overflow"), "a layer received NaN or inf during iteration 1"),
+], ids=["non-finite", "layer-input"])
+def test_a_non_finite_error_in_an_iteration_is_divergence_whatever_its_text(monkeypatch, error, said):
+    trainer = make("gan")
+
+    def iteration(sample_data):
+        raise error
+
+    monkeypatch.setattr(trainer, "iteration", iteration)
+    with pytest.raises(TrainingDiverged, match=said) as info:
+        trainer.train(ring_data(), 2, progress=False)
+    assert info.value.__cause__ is error and "learning rate" in str(info.value)
+    assert trainer.iterations_done == 0 and len(trainer.history) == 0
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_a_layer_that_sees_nan_stops_training_as_divergence(algo):
+    """G's weights overflowed: D's first layer gets NaN from G(z) and raises NonFiniteInputError (a LayerInputError),
+    which the trainer turns into TrainingDiverged, D and G untouched by the step that failed."""
+    trainer = make(algo)
+    G_last = [k for k in trainer.G.params if k.endswith("weight")][-1]
+    trainer.G.params[G_last][...] = np.nan
+    d_before = snapshot(trainer.D)
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged, match="a layer received NaN or inf during "
+                                                                          "iteration 1") as info:
+        trainer.train(ring_data(), 3, progress=False)
+    assert isinstance(info.value.__cause__, NonFiniteInputError)
+    assert isinstance(info.value.__cause__, nn.LayerInputError)
+    assert len(trainer.history) == 0
+    assert_same(snapshot(trainer.D), d_before, "D")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# hyperparameters: each algorithm declares its own
+# ---------------------------------------------------------------------------------------------------------------
+def make_cgan():
+    backend.seed(0)
+    G = nn.Sequential(nn.Dense(NZ + 3, 8), nn.ReLU(), nn.Dense(8, 2))  # [z, onehot(y)] -> a 2D sample
+    D = nn.Sequential(nn.Dense(2 + 3, 8), nn.LeakyReLU(0.2), nn.Dense(8, 1))  # [x, onehot(y)] -> a logit
+    return CGAN(G, D, optim.Adam(G), optim.Adam(D), nz=NZ, m=8, n_classes=3)
+
+
+HYPERPARAMETERS = {
+    "gan": ("nz", "m", "k", "generator_loss"),
+    "wgan": ("nz", "m", "n_critic", "c"),
+    "wgangp": ("nz", "m", "n_critic", "lam"),
+    "cgan": ("nz", "m", "k", "generator_loss", "n_classes", "d_labels"),
+}
+
+
+def test_the_base_trainer_declares_only_its_own_hyperparameters():
+    assert Trainer.HYPERPARAMETERS == ("nz", "m")
+
+
+@pytest.mark.parametrize("algo", list(HYPERPARAMETERS))
+def test_each_algorithm_declares_exactly_its_own_hyperparameters(algo):
+    trainer = make_cgan() if algo == "cgan" else make(algo)
+    assert type(trainer).HYPERPARAMETERS == HYPERPARAMETERS[algo]
+    assert tuple(trainer.hyperparameters()) == HYPERPARAMETERS[algo]
+    assert all(trainer.hyperparameters()[name] == getattr(trainer, name) for name in HYPERPARAMETERS[algo])
+
+
+def test_an_attribute_named_like_another_algorithms_setting_is_not_a_hyperparameter():
+    """A GAN subclass with an attribute ``lam`` of its own (not declared): not saved, not restored. Under a base
+    list of every algorithm's names it would be taken for WGAN-GP's lambda."""
+
+    class LabelSmoothingGAN(GAN):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.lam = 0.9  # the smoothed label, not a penalty weight
+
+    backend.seed(0)
+    G, D = toy_generator(nz=NZ, hidden=8, depth=1), toy_discriminator(hidden=8, depth=1)
+    trainer = LabelSmoothingGAN(G, D, optim.Adam(G), optim.Adam(D), nz=NZ, m=8)
+    assert "lam" not in trainer.hyperparameters()
+    assert tuple(trainer.hyperparameters()) == HYPERPARAMETERS["gan"]
+
+
+def test_load_state_dict_refuses_a_hyperparameter_the_algorithm_does_not_have():
+    trainer = make("wgan", n_critic=2, c=0.05)
+    state = trainer.state_dict()
+    state["hyperparameters"]["lam"] = 10.0
+    with pytest.raises(ValueError, match=r"WGAN.load_state_dict: the state sets \['lam'\], which are not "
+                                         r"hyperparameters of WGAN"):
+        make("wgan", n_critic=3).load_state_dict(state)
 
 
 # ---------------------------------------------------------------------------------------------------------------

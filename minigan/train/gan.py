@@ -31,6 +31,8 @@ GENERATOR_LOSSES = {
 class GAN(Trainer):
     """Algorithm 1 of Goodfellow et al. 2014 with k discriminator steps per generator step."""
 
+    HYPERPARAMETERS = Trainer.HYPERPARAMETERS + ("k", "generator_loss")  # saved in checkpoints
+
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, k: int = 1,
                  generator_loss: str = "non-saturating", seed: int | None = 0):
         super().__init__(G, D, opt_G, opt_D, nz, m, seed)

@@ -5,7 +5,9 @@ reads; this module only runs it ``iterations`` times.
 
 The NaN guard stops training with :class:`TrainingDiverged` as soon as a non-finite number shows up, wherever it
 shows up: in a batch of real data (checked before any network sees it), in a layer's input during the iteration
-(the layers refuse NaN/inf inputs, e.g. G(z) after G's weights overflowed), or in the iteration's logged values.
+(the layers refuse NaN/inf inputs with :class:`minigan.errors.NonFiniteInputError`, e.g. G(z) after G's weights
+overflowed; any :class:`minigan.errors.NonFiniteError` raised in an iteration counts), or in the iteration's logged
+values. Other errors, a layer's wrong shape or dtype among them, are bugs and pass through as they are.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import warnings
 
 from tqdm.auto import tqdm
 
-from minigan import backend
-from minigan.nn.module import LayerInputError
+from minigan import backend, fast
+from minigan.errors import LayerInputError, NonFiniteError
 from minigan.train.history import History
 
 
@@ -67,11 +69,13 @@ class Trainer:
         raise NotImplementedError
 
     # -- checkpoints (minigan.io writes these to disk) ------------------------------------------------------------
-    HYPERPARAMETERS = ("nz", "m", "k", "generator_loss", "n_critic", "c", "lam")  # those an algorithm has are saved
+    HYPERPARAMETERS: tuple[str, ...] = ("nz", "m")
+    """The attributes saved in checkpoints and restored by :meth:`load_state_dict`: the base trainer's own. Each
+    algorithm extends its parent's with the settings it adds (GAN: k, generator_loss; WGAN: n_critic, c; ...)."""
 
     def hyperparameters(self) -> dict:
-        """The algorithm's settings (nz, m and those of its paper: k, n_critic, c, lam, ...) by name."""
-        return {name: getattr(self, name) for name in self.HYPERPARAMETERS if name in self.__dict__}
+        """The algorithm's settings (those ``HYPERPARAMETERS`` of its class names) by name."""
+        return {name: getattr(self, name) for name in self.HYPERPARAMETERS}
 
     def generators(self) -> dict:
         """Every random generator the run draws from, by name: the noise generator ``"noise"``, and the ``rng`` of
@@ -113,6 +117,10 @@ class Trainer:
         name = type(self).__name__
         if state["algorithm"] != name:
             raise ValueError(f"{name}.load_state_dict: the state is from a {state['algorithm']} trainer")
+        unknown = sorted(set(state["hyperparameters"]) - set(self.HYPERPARAMETERS))
+        if unknown:
+            raise ValueError(f"{name}.load_state_dict: the state sets {unknown}, which are not hyperparameters of "
+                             f"{name} (those are {list(self.HYPERPARAMETERS)})")
         ours = {"G": type(self.opt_G).__name__, "D": type(self.opt_D).__name__}
         if state["optimizers"] != ours:
             raise ValueError(f"{name}.load_state_dict: the state's optimizers are {state['optimizers']}, this "
@@ -148,13 +156,13 @@ class Trainer:
         for _ in bar:
             t0 = time.perf_counter()
             try:
-                values = self.iteration(sample_data)
-            except LayerInputError as exc:
-                if "NaN or inf" not in str(exc):  # a wrong shape or dtype is a bug to see as it is, not divergence
-                    raise
+                with fast.threads():  # minigan's threads for this iteration's layer calls, BLAS held at one
+                    values = self.iteration(sample_data)
+            except NonFiniteError as exc:  # by type: a wrong shape or dtype is a bug to see as it is, not divergence
+                what = "a layer received NaN or inf" if isinstance(exc, LayerInputError) else str(exc)
                 raise TrainingDiverged(
-                    f"{name}: a layer received NaN or inf during iteration {self.iterations_done + 1} (weights or "
-                    f"activations overflowed); lower the learning rate or check the data scaling"
+                    f"{name}: {what} during iteration {self.iterations_done + 1} (weights or activations "
+                    f"overflowed); lower the learning rate or check the data scaling"
                 ) from exc
             record = {k: float(v) for k, v in values.items()}
             backend.synchronize()

@@ -28,6 +28,8 @@ from minigan.train.trainer import Trainer
 class WGAN(Trainer):
     """Algorithm 1 of Arjovsky et al. 2017: n_critic critic steps (RMSProp + clipping to [-c, c]) per G step."""
 
+    HYPERPARAMETERS = Trainer.HYPERPARAMETERS + ("n_critic", "c")  # saved in checkpoints
+
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, n_critic: int = 5, c: float = 0.01,
                  seed: int | None = 0):
         super().__init__(G, D, opt_G, opt_D, nz, m, seed)

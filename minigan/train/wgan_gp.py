@@ -29,6 +29,8 @@ from minigan.train.trainer import Trainer
 class WGANGP(Trainer):
     """Algorithm 1 of Gulrajani et al. 2017: n_critic critic steps with the gradient penalty per G step."""
 
+    HYPERPARAMETERS = Trainer.HYPERPARAMETERS + ("n_critic", "lam")  # saved in checkpoints
+
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, n_critic: int = 5, lam: float = 10.0,
                  seed: int | None = 0):
         super().__init__(G, D, opt_G, opt_D, nz, m, seed)
