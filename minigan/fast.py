@@ -252,6 +252,8 @@ def _engaged(layer, x) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 def forward(layer, x, train: bool):
     """y = f(x), in chunks on the threads when engaged (see the module docstring), else as the reference."""
+    if _batchnorm_engaged(layer, x):
+        return _batchnorm_forward(layer, x, train)
     if not _engaged(layer, x):
         _splits.pop(layer, None)
         return reference.forward(layer, x, train)
@@ -289,6 +291,8 @@ def _per_chunk(layer, method: str, a, b, param_grads: bool, want_output: bool):
 
 def backward(layer, dy, param_grads: bool, input_grad: bool):
     """dx = J^T dy, and dL/dtheta added into the layer's gradients; as its forward ran (chunks or whole)."""
+    if _batchnorm_engaged(layer, dy):
+        return _batchnorm_backward(layer, dy, param_grads, input_grad)
     if layer not in _splits:
         return reference.backward(layer, dy, param_grads, input_grad)
     return _per_chunk(layer, "backward", dy, None, param_grads, input_grad)
@@ -299,3 +303,103 @@ def jvp(layer, g, t):
     if layer not in _splits:
         return reference.jvp(layer, g, t)
     return _per_chunk(layer, "jvp", g, t, True, True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# BatchNorm: the one layer that mixes the samples, in passes over blocks of rows
+# ---------------------------------------------------------------------------------------------------------------
+# Its statistics are sums over the batch, so it cannot run in chunks; but each of its passes can: sums over blocks
+# of rows (products with a vector of ones, which BLAS runs several times as fast as NumPy's sum over the first
+# axis), added in block order, and elementwise passes block by block. The caches it leaves (x_hat, 1/sigma, the
+# mode) are the layer's own, so either path's backward may follow either path's forward.
+def _batchnorm_engaged(layer, a) -> bool:
+    if _depth == 0 or type(a) is not np.ndarray or a.shape[0] < MIN_BATCH or num_threads() == 1:
+        return False
+    from minigan.nn.norm import _BatchNorm
+
+    return isinstance(layer, _BatchNorm)
+
+
+def _row_blocks(m: int) -> list[list[int]]:
+    return [[i] for i in range(min(num_threads(), m))]
+
+
+def _column_sums(rows_of, m: int, blocks, slices):
+    """sum over blocks of rows_of(block slice) summed over its rows, added in block order."""
+    parts = [None] * len(slices)
+
+    def block(i):
+        parts[i] = rows_of(slices[i])
+
+    _run(block, blocks)
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _batchnorm_forward(layer, x, train: bool):
+    X = layer._rows(x)  # (M, C)
+    m = X.shape[0]
+    if train and m < 2:
+        return reference.forward(layer, x, train)  # the layer's own error
+    blocks, slices = _row_blocks(m), even_slices(m, min(num_threads(), m))
+    x_hat = np.empty_like(X)
+    if train:
+        mu = _column_sums(lambda s: np.ones(s.stop - s.start, X.dtype) @ X[s], m, blocks, slices) / m
+
+        def center(s):  # x_hat <- X - mu; returns this block's sum of squares
+            np.subtract(X[s], mu, out=x_hat[s])
+            return np.einsum("mc,mc->c", x_hat[s], x_hat[s])
+
+        var = _column_sums(center, m, blocks, slices) / m
+        layer._update_running_statistics(mu, var, m)
+    else:
+        mu, var = layer._buffers["running_mean"], layer._buffers["running_var"]
+        _run(lambda i: np.subtract(X[slices[i]], mu, out=x_hat[slices[i]]), blocks)
+    layer._train_mode = train
+    layer._inv_std = 1 / np.sqrt(var + x.dtype.type(layer.eps))
+    layer._x_hat = x_hat
+    Y = np.empty_like(X)
+
+    def affine(i):  # x_hat <- (X - mu) / sigma;  Y <- gamma x_hat + beta
+        s = slices[i]
+        x_hat[s] *= layer._inv_std
+        if layer.affine:
+            np.multiply(x_hat[s], layer._params["weight"], out=Y[s])
+            Y[s] += layer._params["bias"]
+        else:
+            Y[s] = x_hat[s]
+
+    _run(affine, blocks)
+    return layer._unrows(Y, x)
+
+
+def _batchnorm_backward(layer, dy, param_grads: bool, input_grad: bool):
+    DY, x_hat = layer._rows(dy), layer._x_hat
+    m = DY.shape[0]
+    blocks, slices = _row_blocks(m), even_slices(m, min(num_threads(), m))
+    sums = _column_sums(lambda s: np.stack([np.ones(s.stop - s.start, DY.dtype) @ DY[s],
+                                            np.einsum("mc,mc->c", DY[s], x_hat[s])]), m, blocks, slices)
+    sum_dy, sum_dy_x_hat = sums[0], sums[1]
+    if layer.affine and param_grads:
+        layer._grads["weight"] += sum_dy_x_hat
+        layer._grads["bias"] += sum_dy
+    if not input_grad:
+        return None
+    k = layer._params["weight"] * layer._inv_std if layer.affine else layer._inv_std
+    DX = np.empty_like(DY)
+    if layer._train_mode:
+        b, c = k * (sum_dy_x_hat / m), k * (sum_dy / m)
+
+        def affine(i):  # DX = k (DY - <dy> - x_hat <dy x_hat>) = k DY - c - b x_hat
+            s = slices[i]
+            np.multiply(DY[s], k, out=DX[s])
+            DX[s] -= c
+            DX[s] -= x_hat[s] * b
+    else:
+        def affine(i):
+            np.multiply(DY[slices[i]], k, out=DX[slices[i]])
+
+    _run(affine, blocks)
+    return layer._unrows(DX, dy)

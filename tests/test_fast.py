@@ -127,6 +127,34 @@ def test_other_per_sample_layers_in_chunks_equal_the_whole_batch(three_threads, 
     _agree(layer, rng.standard_normal(shape), rng, monkeypatch, chunk_bytes)
 
 
+@SETTINGS
+@given(n=st.integers(2, 9), c=st.integers(1, 6), spatial=st.sampled_from([(), (3,), (2, 3)]), affine=st.booleans(),
+       train=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_batchnorm_in_row_blocks_equals_the_whole_batch(three_threads, n, c, spatial, affine, train, seed):
+    """BatchNorm's passes over blocks of rows on the threads (fast._batchnorm_*) against the layer's own code: the
+    output, dx, dgamma, dbeta, the running statistics, and the caches either backward reads."""
+    rng = np.random.default_rng(seed)
+    layer = (nn.BatchNorm1d if len(spatial) < 2 else nn.BatchNorm2d)(c, affine=affine)
+    _randomize(layer, rng)
+    x = rng.standard_normal((n, c) + spatial)
+    dy = rng.standard_normal(x.shape)
+    results = []
+    for fast_path in (False, True):
+        layer.load_state_dict({**layer.state_dict(), "running_mean": np.zeros(c), "running_var": np.ones(c)})
+        layer.train(train)
+        if fast_path:
+            with fast.threads():
+                assert fast._batchnorm_engaged(layer, x)
+                results.append(_run(layer, x, dy) + (layer.buffers["running_var"].copy(), layer._x_hat.copy()))
+        else:
+            results.append(_run(layer, x, dy) + (layer.buffers["running_var"].copy(), layer._x_hat.copy()))
+    (y0, dx0, g0, rv0, xh0), (y1, dx1, g1, rv1, xh1) = results
+    for got, want in ((y1, y0), (dx1, dx0), (rv1, rv0), (xh1, xh0)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    for name in g0:
+        np.testing.assert_allclose(g1[name], g0[name], rtol=1e-11, atol=1e-11, err_msg=name)
+
+
 def test_the_canonical_dcgan_in_chunks_equals_the_whole_batch(three_threads, monkeypatch):
     """Both nets of the canonical DCGAN, BatchNorm (run whole) between chunked layers, at the default chunk size."""
     rng = np.random.default_rng(0)

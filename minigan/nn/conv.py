@@ -48,14 +48,21 @@ class _ConvBase(Module):
     per_sample = True
 
     def _weight_matrix(self):
-        """W (O, C, kh, kw) -> W_m (kh*kw*C, O), W_m[(i, j, c), o] = W[o, c, i, j] (a reordering copy)."""
-        o, c, kh, kw = self._params["weight"].shape
-        return self._params["weight"].transpose(2, 3, 1, 0).reshape(kh * kw * c, o)
+        """W (O, C, kh, kw) -> W_m (kh*kw*C, O), W_m[(i, j, c), o] = W[o, c, i, j].
 
-    def _add_weight_grad(self, dw_m):
-        """Add dL/dW_m (kh*kw*C, O) into dL/dW (O, C, kh, kw): the inverse of :meth:`_weight_matrix`'s reorder."""
+        Made as W_m^T (O, kh*kw*C), a copy that reorders within each of the O rows, and handed out as its
+        transposed view (a GEMM reads either order); reordering to (kh, kw, C, O) moves every number across the
+        whole array and took about seven times as long (benchmarks/results/conv_weight_layout.md).
+        """
         o, c, kh, kw = self._params["weight"].shape
-        self._grads["weight"] += dw_m.reshape(kh, kw, c, o).transpose(3, 2, 0, 1)
+        xp = backend.array_module(self._params["weight"])
+        return xp.ascontiguousarray(self._params["weight"].transpose(0, 2, 3, 1)).reshape(o, kh * kw * c).T
+
+    def _add_weight_grad(self, dw_m_t):
+        """Add dL/dW_m^T (O, kh*kw*C) into dL/dW (O, C, kh, kw), the inverse of :meth:`_weight_matrix`'s reorder.
+        The layers compute the transpose dL/dW_m^T = (C^T dY)^T = dY^T C: its rows are W's rows."""
+        o, c, kh, kw = self._params["weight"].shape
+        self._grads["weight"] += dw_m_t.reshape(o, kh, kw, c).transpose(0, 3, 1, 2)
 
     def _add_bias_grad(self, dy_rows):
         """dL/db = 1^T dY_rows: dy summed over every output pixel of every sample (dy_rows: (N*Ho*Wo, O))."""
@@ -107,12 +114,13 @@ class Conv2d(_ConvBase):
 
         dL/dW_m = C^T dY_rows,    dL/db = 1^T dY_rows,    dL/dC = dY_rows W_m^T,    dL/dx = col2im(dL/dC)
 
-        the last because x -> C is linear and col2im is its adjoint. C is made again from the cached x.
+        the last because x -> C is linear and col2im is its adjoint. C is made again from the cached x, and
+        dL/dW_m is computed as its transpose dY_rows^T C (see :meth:`_add_weight_grad`).
         """
         dy_rows = images_to_rows(dy)  # (N*Ho*Wo, O)
         if param_grads:
             cols, _ = im2col(self._x, self.kernel_size, self.stride, self.padding)  # (N*Ho*Wo, kh*kw*C)
-            self._add_weight_grad(cols.T @ dy_rows)  # (kh*kw*C, O)
+            self._add_weight_grad(dy_rows.T @ cols)  # dL/dW_m^T: (O, kh*kw*C)
             self._add_bias_grad(dy_rows)
         if not input_grad:
             return None
@@ -125,7 +133,7 @@ class Conv2d(_ConvBase):
         r"""J t = im2col(t) W_m (the linear map without its bias). Penalty sweep (gradient_penalty.py): the weight
         gradient of input t and upstream signal g, dP/dW_m += im2col(t)^T G_rows; the bias gets none."""
         cols_t, (ho, wo) = im2col(t, self.kernel_size, self.stride, self.padding)  # (N*Ho*Wo, kh*kw*C)
-        self._add_weight_grad(cols_t.T @ images_to_rows(g))
+        self._add_weight_grad(images_to_rows(g).T @ cols_t)  # (O, kh*kw*C)
         return rows_to_images(cols_t @ self._weight_matrix(), t.shape[0], ho, wo)  # (N, O, Ho, Wo)
 
 
@@ -181,13 +189,13 @@ class ConvTranspose2d(_ConvBase):
         r"""Forward is Y = col2im(X_rows W_m^T) + b, with col2im the adjoint of im2col, so
 
         dL/dX_rows = im2col(dY) W_m          (a Conv2d forward pass of dY)
-        dL/dW_m    = im2col(dY)^T X_rows
+        dL/dW_m    = im2col(dY)^T X_rows        (computed as its transpose, X_rows^T im2col(dY))
         dL/db      = dY summed over N, Ho, Wo
         """
         n, _, h, w = self._x.shape
         dcols, _ = im2col(dy, self.kernel_size, self.stride, self.padding, out_hw=(h, w))  # (N*H*W, kh*kw*C_out)
         if param_grads:
-            self._add_weight_grad(dcols.T @ images_to_rows(self._x))  # (kh*kw*C_out, C_in)
+            self._add_weight_grad(images_to_rows(self._x).T @ dcols)  # dL/dW_m^T: (C_in, kh*kw*C_out)
             self._add_bias_grad(images_to_rows(dy))
         if not input_grad:
             return None

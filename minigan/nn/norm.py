@@ -73,7 +73,8 @@ class _BatchNorm(Module):
                 raise LayerInputError(
                     f"{self!r} needs more than one value per channel in training mode, got input {tuple(x.shape)}"
                 )
-            mu, var = X.mean(axis=0), X.var(axis=0)  # (C,), the biased variance
+            mu = X.mean(axis=0)  # (C,)
+            var = ((X - mu) ** 2).mean(axis=0)  # (C,), the biased variance
             self._update_running_statistics(mu, var, X.shape[0])
         else:
             mu, var = self._buffers["running_mean"], self._buffers["running_var"]
@@ -95,27 +96,31 @@ class _BatchNorm(Module):
         return self._x_hat
 
     def _backward(self, dy, param_grads, input_grad):
-        r"""Let g = dL/dx_hat = dy gamma, and <.> a mean over the M values of a channel.
+        r"""Let g = dL/dx_hat = gamma dy, and <.> a mean over the M values of a channel.
 
         dL/dgamma = \sum dy x_hat,   dL/dbeta = \sum dy.
         Training: x_hat depends on x directly and through mu and var. Differentiating
         x_hat_i = (x_i - mu) (var + eps)^{-1/2} with dmu/dx_i = 1/M and dvar/dx_i = 2 (x_i - mu) / M gives
 
-            dL/dx_i = (var + eps)^{-1/2} ( g_i - <g> - x_hat_i <g x_hat> ).
+            dL/dx_i = (var + eps)^{-1/2} ( g_i - <g> - x_hat_i <g x_hat> )
+                    = gamma (var + eps)^{-1/2} ( dy_i - <dy> - x_hat_i <dy x_hat> )     (gamma is one per channel)
 
-        Evaluation: mu and var are constants, so dL/dx_i = g_i (var + eps)^{-1/2}.
+        and <dy>, <dy x_hat> are the two parameter gradients over M. Evaluation: mu and var are constants, so
+        dL/dx_i = gamma (var + eps)^{-1/2} dy_i.
         """
         DY, x_hat = self._rows(dy), self._x_hat  # (M, C) each
+        sum_dy, sum_dy_x_hat = DY.sum(axis=0), (DY * x_hat).sum(axis=0)  # (C,) each
         if self.affine and param_grads:
-            self._grads["weight"] += (DY * x_hat).sum(axis=0)  # (C,)
-            self._grads["bias"] += DY.sum(axis=0)
+            self._grads["weight"] += sum_dy_x_hat
+            self._grads["bias"] += sum_dy
         if not input_grad:
             return None
-        g = DY * self._params["weight"] if self.affine else DY  # dL/dx_hat
+        k = self._params["weight"] * self._inv_std if self.affine else self._inv_std  # gamma (var + eps)^{-1/2}
         if self._train_mode:
-            DX = self._inv_std * (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0))
+            m = DY.shape[0]
+            DX = k * (DY - sum_dy / m - x_hat * (sum_dy_x_hat / m))
         else:
-            DX = self._inv_std * g
+            DX = k * DY
         return self._unrows(DX, dy)
 
     def _clear_cache(self):
