@@ -243,8 +243,10 @@ class _Output:
 
 
 def _engaged(layer, x) -> bool:
+    """Chunks pay for a per-sample layer on a large enough NumPy batch inside a threads() block; a layer without
+    parameters (one pass over memory) needs at least CHUNK_BYTES of input to pay for handing out its chunks."""
     return (_depth > 0 and getattr(layer, "per_sample", False) and type(x) is np.ndarray and x.ndim >= 1
-            and x.shape[0] >= MIN_BATCH and num_threads() > 1)
+            and x.shape[0] >= MIN_BATCH and num_threads() > 1 and (bool(layer._params) or x.nbytes >= CHUNK_BYTES))
 
 
 # ---------------------------------------------------------------------------------------------------------------

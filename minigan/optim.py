@@ -155,7 +155,10 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * (g * g)  # v <- b2 v + (1 - b2) g^2
         step_size, root_correction = self.lr / (1 - b1**self.t), 1 / math.sqrt(1 - b2**self.t)
-        p -= step_size * m / (xp.sqrt(v) * root_correction + self.eps)
+        denominator = xp.sqrt(v)
+        denominator *= root_correction
+        denominator += self.eps  # sqrt(v_hat) + eps
+        p -= step_size * (m / denominator)
 
 
 class RMSProp(Optimizer):
