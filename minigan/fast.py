@@ -20,8 +20,10 @@ training does it across machines:
 * outputs are written into one array for the whole batch, each chunk's rows by the thread that made them.
 
 Which layers: those that declare ``per_sample = True`` (sample n's output depends only on sample n's input, and the
-parameter gradient is a sum over samples): Dense, the convolutions, the activations, Flatten, Reshape. BatchNorm
-mixes the samples through its batch statistics and Dropout draws from one random stream: they run whole.
+parameter gradient is a sum over samples) and are not ``elementwise``: Dense, the convolutions, Flatten, Reshape.
+An elementwise layer (the activations) is one pass over memory, which two threads make no faster. BatchNorm mixes
+the samples through its batch statistics: its passes run over blocks of rows instead (see below). Dropout draws
+from one random stream: it runs whole.
 
 When: only inside ``with fast.threads():``, which every trainer enters once per iteration and the benchmark once
 per step; on NumPy arrays; with more than one thread; on a batch of at least ``MIN_BATCH`` samples. Inside the
@@ -182,10 +184,10 @@ def even_slices(n: int, parts: int) -> list[slice]:
     return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
 
 
-def chunk_slices(n: int, nbytes: int, threads: int) -> list[slice]:
-    """The batch's chunks: about CHUNK_BYTES of input each, at least one per thread, their number a multiple of
-    ``threads`` where n allows (so the threads get equal shares)."""
-    count = max(threads, -(-nbytes // CHUNK_BYTES))
+def chunk_slices(n: int, nbytes: int, threads: int, budget: int | None = None) -> list[slice]:
+    """The batch's chunks: about ``budget`` (default CHUNK_BYTES) of ``nbytes`` each, at least one per thread, their
+    number a multiple of ``threads`` where n allows (so the threads get equal shares)."""
+    count = max(threads, -(-nbytes // (budget or CHUNK_BYTES)))
     return even_slices(n, min(n, -(-count // threads) * threads))
 
 
@@ -243,10 +245,11 @@ class _Output:
 
 
 def _engaged(layer, x) -> bool:
-    """Chunks pay for a per-sample layer on a large enough NumPy batch inside a threads() block; a layer without
-    parameters (one pass over memory) needs at least CHUNK_BYTES of input to pay for handing out its chunks."""
-    return (_depth > 0 and getattr(layer, "per_sample", False) and type(x) is np.ndarray and x.ndim >= 1
-            and x.shape[0] >= MIN_BATCH and num_threads() > 1 and (bool(layer._params) or x.nbytes >= CHUNK_BYTES))
+    """Chunks pay for a per-sample layer on a batch of at least MIN_BATCH NumPy samples inside a threads() block,
+    except for an elementwise one: a single pass over memory goes no faster on two threads, and its chunks cost
+    a copy (ReLU at batch 256: 2.7 ms in chunks against 2.2 ms whole, benchmarks/results/fast_policy.md)."""
+    return (_depth > 0 and getattr(layer, "per_sample", False) and not getattr(layer, "elementwise", False)
+            and type(x) is np.ndarray and x.ndim >= 1 and x.shape[0] >= MIN_BATCH and num_threads() > 1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -254,11 +257,16 @@ def _engaged(layer, x) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 def forward(layer, x, train: bool):
     """y = f(x), in chunks on the threads when engaged (see the module docstring), else as the reference."""
+    _calls.pop(layer, None)
     if _batchnorm_engaged(layer, x):
         return _batchnorm_forward(layer, x, train)
     if not _engaged(layer, x):
         _splits.pop(layer, None)
         return reference.forward(layer, x, train)
+    kernels = _kernels(layer)
+    if kernels is not None:
+        _splits.pop(layer, None)
+        return kernels[0](layer, x)
     threads, n = num_threads(), x.shape[0]
     slices = chunk_slices(n, x.nbytes, threads)
     split = _Split(layer, n, slices, threads, _replicas(layer, len(slices)))
@@ -295,6 +303,8 @@ def backward(layer, dy, param_grads: bool, input_grad: bool):
     """dx = J^T dy, and dL/dtheta added into the layer's gradients; as its forward ran (chunks or whole)."""
     if _batchnorm_engaged(layer, dy):
         return _batchnorm_backward(layer, dy, param_grads, input_grad)
+    if layer in _calls:
+        return _kernels(layer)[1](layer, dy, param_grads, input_grad)
     if layer not in _splits:
         return reference.backward(layer, dy, param_grads, input_grad)
     return _per_chunk(layer, "backward", dy, None, param_grads, input_grad)
@@ -302,6 +312,8 @@ def backward(layer, dy, param_grads: bool, input_grad: bool):
 
 def jvp(layer, g, t):
     """J t at the cached input, and the gradient penalty's weight gradient g (x) t; as its forward ran."""
+    if layer in _calls and _kernels(layer)[2] is not None:
+        return _kernels(layer)[2](layer, g, t)
     if layer not in _splits:
         return reference.jvp(layer, g, t)
     return _per_chunk(layer, "jvp", g, t, True, True)
@@ -405,3 +417,273 @@ def _batchnorm_backward(layer, dy, param_grads: bool, input_grad: bool):
 
     _run(affine, blocks)
     return layer._unrows(DX, dy)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The convolutions: im2col, GEMM and col2im fused chunk by chunk
+# ---------------------------------------------------------------------------------------------------------------
+# The layers' own code (nn/conv.py) makes one im2col matrix, one GEMM and one col2im over its whole input. Here the
+# three run chunk by chunk of the batch, each chunk's cols made, multiplied and dropped while it is in cache, each
+# chunk's GEMM writing straight into its rows of the output (no copy), the weight matrix made once per call and
+# kept for the backward pass, col2im adding sw kernel columns at once where the stride allows. The caches left on
+# the layer (its input x) are those of its own forward. tests/test_fast.py holds these against nn/conv.py.
+COLS_BYTES = 2 << 20  # bytes of im2col's matrix per chunk
+_calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> _KernelCall of its last forward here
+
+
+class _KernelCall:
+    """One call of a kernel here: its chunks, which thread runs each, and the weight matrix W_m it used."""
+
+    def __init__(self, n: int, nbytes: int, budget: int, w_m=None):
+        threads = num_threads()
+        self.slices = chunk_slices(n, nbytes, threads, budget)
+        cuts = even_slices(len(self.slices), min(threads, len(self.slices)))
+        self.groups = [list(range(len(self.slices)))[c] for c in cuts]
+        self.group_of = {i: g for g, group in enumerate(self.groups) for i in group}
+        self.w_m = w_m
+
+    def run_summing(self, fn, shape, dtype, summing: bool):
+        """fn(i, acc) for every chunk, acc a zeroed (shape) array of the chunk's thread when ``summing`` (else None);
+        returns the threads' sums added in thread order (None when not summing)."""
+        accs = [np.zeros(shape, dtype) if summing else None for _ in self.groups]
+        _run(lambda i: fn(i, accs[self.group_of[i]]), self.groups)
+        if not summing:
+            return None
+        total = accs[0]
+        for acc in accs[1:]:
+            total += acc
+        return total
+
+
+def _kernels(layer):
+    from minigan.nn.conv import Conv2d, ConvTranspose2d
+    from minigan.nn.dense import Dense
+
+    kind = type(layer)
+    if kind is Dense:
+        return _dense_forward, _dense_backward, _dense_jvp
+    if kind is Conv2d:
+        return _conv2d_forward, _conv2d_backward, _conv2d_jvp
+    if kind is ConvTranspose2d:
+        return _conv_transpose2d_forward, _conv_transpose2d_backward, None
+    return None
+
+
+def _channels_last(x):
+    """x (N, C, H, W) as the NCHW view of channels-last memory: x itself when it is so, else a copy on the threads."""
+    if x.transpose(0, 2, 3, 1).flags.c_contiguous:
+        return x
+    n, c, h, w = x.shape
+    out = np.empty((n, h, w, c), dtype=x.dtype).transpose(0, 3, 1, 2)
+    blocks = even_slices(n, min(n, num_threads()))
+    _run(lambda i: out.__setitem__(blocks[i], x[blocks[i]]), [[i] for i in range(len(blocks))])
+    return out
+
+
+def _col2im(cols, x_shape, kernel, stride, padding, out_hw):
+    """nn.im2col.col2im, adding the sw kernel columns j = sw v + b (b < sw) of a kernel row at once when the stride
+    divides the kernel width and the padded width: they land on sw neighbouring pixels, one run of sw*C numbers,
+    so kh*kw/sw strided adds instead of kh*kw. Only worth it with several channels."""
+    from minigan.nn.im2col import col2im
+
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    n, c, h, w = x_shape
+    if c < 8 or kw % sw or (w + 2 * pw) % sw:
+        return col2im(cols, x_shape, kernel, stride, padding, out_hw)
+    ho, wo = out_hw
+    x_pad = np.zeros((n, h + 2 * ph, (w + 2 * pw) // sw, sw * c), dtype=cols.dtype)  # pixels in runs of sw
+    fields = cols.reshape(n, ho, wo, kh, kw // sw, sw * c)
+    for i in range(kh):
+        for v in range(kw // sw):
+            x_pad[:, i : i + sh * ho : sh, v : v + wo, :] += fields[:, :, :, i, v, :]
+    x_pad = x_pad.reshape(n, h + 2 * ph, w + 2 * pw, c)
+    return x_pad[:, ph : ph + h, pw : pw + w, :].transpose(0, 3, 1, 2)
+
+
+def _bias_grad(layer, dy_rows):
+    """dL/db += 1^T dY_rows as products with ones over blocks of rows, added in block order."""
+    if "bias" not in layer._grads:
+        return
+    m = dy_rows.shape[0]
+    slices = even_slices(m, min(m, num_threads()))
+    layer._grads["bias"] += _column_sums(lambda s: np.ones(s.stop - s.start, dy_rows.dtype) @ dy_rows[s], m,
+                                         [[i] for i in range(len(slices))], slices)
+
+
+def _conv2d_forward(layer, x):
+    from minigan.nn.im2col import im2col, output_size, rows_to_images
+
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    ho, wo = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    x = _channels_last(x)
+    call = _KernelCall(n, n * ho * wo * kh * kw * c * x.itemsize, COLS_BYTES, layer._weight_matrix())
+    layer._x, _calls[layer] = x, call
+    y_rows = np.empty((n * ho * wo, layer.out_channels), dtype=x.dtype)
+    bias = layer._params.get("bias")
+
+    def chunk(i, _):  # Y_rows = im2col(x) W_m + 1 b^T, this chunk's rows
+        b = call.slices[i]
+        rows = slice(b.start * ho * wo, b.stop * ho * wo)
+        cols, _ = im2col(x[b], layer.kernel_size, layer.stride, layer.padding)
+        np.matmul(cols, call.w_m, out=y_rows[rows])
+        if bias is not None:
+            y_rows[rows] += bias
+
+    call.run_summing(chunk, None, None, False)
+    return rows_to_images(y_rows, n, ho, wo)
+
+
+def _conv2d_backward(layer, dy, param_grads: bool, input_grad: bool):
+    from minigan.nn.im2col import im2col, images_to_rows
+
+    x, call = layer._x, _calls[layer]
+    n, c, h, w = x.shape
+    ho, wo = dy.shape[2:]
+    dy_rows = images_to_rows(_channels_last(dy))  # (N*Ho*Wo, O), a view
+    dx = np.empty((n, h, w, c), dtype=dy.dtype).transpose(0, 3, 1, 2) if input_grad else None
+
+    def chunk(i, dw_m_t):  # dL/dW_m^T += dY^T C and dx = col2im(dY W_m^T), this chunk's samples
+        b = call.slices[i]
+        rows = slice(b.start * ho * wo, b.stop * ho * wo)
+        if param_grads:
+            cols, _ = im2col(x[b], layer.kernel_size, layer.stride, layer.padding)
+            dw_m_t += dy_rows[rows].T @ cols
+        if input_grad:
+            dx[b] = _col2im(dy_rows[rows] @ call.w_m.T, (b.stop - b.start, c, h, w), layer.kernel_size,
+                            layer.stride, layer.padding, (ho, wo))
+
+    dw_m_t = call.run_summing(chunk, call.w_m.T.shape, dy.dtype, param_grads)
+    if param_grads:
+        layer._add_weight_grad(dw_m_t)
+        _bias_grad(layer, dy_rows)
+    return dx
+
+
+def _conv2d_jvp(layer, g, t):
+    from minigan.nn.im2col import im2col, images_to_rows, rows_to_images
+
+    call = _calls[layer]
+    n = t.shape[0]
+    g_rows = images_to_rows(_channels_last(g))
+    ho, wo = g.shape[2:]
+    out_rows = np.empty((n * ho * wo, layer.out_channels), dtype=t.dtype)
+
+    def chunk(i, dw_m_t):  # dP/dW_m^T += G^T im2col(t);  J t = im2col(t) W_m
+        b = call.slices[i]
+        rows = slice(b.start * ho * wo, b.stop * ho * wo)
+        cols_t, _ = im2col(t[b], layer.kernel_size, layer.stride, layer.padding)
+        dw_m_t += g_rows[rows].T @ cols_t
+        np.matmul(cols_t, call.w_m, out=out_rows[rows])
+
+    layer._add_weight_grad(call.run_summing(chunk, call.w_m.T.shape, t.dtype, True))
+    return rows_to_images(out_rows, n, ho, wo)
+
+
+def _conv_transpose2d_forward(layer, x):
+    from minigan.nn.im2col import images_to_rows
+
+    n, _, h, w = x.shape
+    ho, wo = layer.output_hw(h, w)
+    x = _channels_last(x)
+    w_m = layer._weight_matrix()  # (kh*kw*C_out, C_in)
+    call = _KernelCall(n, n * h * w * w_m.shape[0] * x.itemsize, COLS_BYTES, w_m)
+    layer._x, _calls[layer] = x, call
+    x_rows, w_t = images_to_rows(x), w_m.T  # (N*H*W, C_in), (C_in, kh*kw*C_out)
+    y = np.empty((n, ho, wo, layer.out_channels), dtype=x.dtype).transpose(0, 3, 1, 2)
+    bias = layer._params.get("bias")
+
+    def chunk(i, _):  # Y = col2im(X_rows W_m^T) + b, this chunk's images
+        b = call.slices[i]
+        cols = x_rows[b.start * h * w : b.stop * h * w] @ w_t
+        window = _col2im(cols, (b.stop - b.start, layer.out_channels, ho, wo), layer.kernel_size, layer.stride,
+                         layer.padding, (h, w))
+        if bias is not None:
+            np.add(window, bias[:, None, None], out=y[b])
+        else:
+            y[b] = window
+
+    call.run_summing(chunk, None, None, False)
+    return y
+
+
+def _conv_transpose2d_backward(layer, dy, param_grads: bool, input_grad: bool):
+    from minigan.nn.im2col import im2col, images_to_rows
+
+    x, call = layer._x, _calls[layer]
+    n, c_in, h, w = x.shape
+    dy = _channels_last(dy)
+    x_rows = images_to_rows(x)
+    dx_rows = np.empty((n * h * w, c_in), dtype=dy.dtype) if input_grad else None
+
+    def chunk(i, dw_m_t):  # dL/dW_m^T += X_rows^T im2col(dY);  dL/dX_rows = im2col(dY) W_m
+        b = call.slices[i]
+        rows = slice(b.start * h * w, b.stop * h * w)
+        dcols, _ = im2col(dy[b], layer.kernel_size, layer.stride, layer.padding, out_hw=(h, w))
+        if param_grads:
+            dw_m_t += x_rows[rows].T @ dcols
+        if input_grad:
+            np.matmul(dcols, call.w_m, out=dx_rows[rows])
+
+    dw_m_t = call.run_summing(chunk, call.w_m.T.shape, dy.dtype, param_grads)
+    if param_grads:
+        layer._add_weight_grad(dw_m_t)
+        _bias_grad(layer, images_to_rows(dy))
+    if not input_grad:
+        return None
+    return dx_rows.reshape(n, h, w, c_in).transpose(0, 3, 1, 2)
+
+
+# Dense: rows of the batch on the threads, each writing its rows of the output; with one output, dx = dy W is an
+# outer product, made by broadcasting (OpenBLAS's GEMM with an inner size of 1 took 17x as long: 384 against
+# 22 us at batch 64 for Dense(6272, 1), benchmarks/results/fast_policy.md).
+def _dense_forward(layer, x):
+    n = x.shape[0]
+    call = _KernelCall(n, x.nbytes, CHUNK_BYTES)
+    layer._x, _calls[layer] = x, call
+    w, bias = layer._params["weight"], layer._params.get("bias")
+    y = np.empty((n, layer.out_features), dtype=x.dtype)
+
+    def chunk(i, _):  # y = x W^T + b, this chunk's rows
+        b = call.slices[i]
+        np.matmul(x[b], w.T, out=y[b])
+        if bias is not None:
+            y[b] += bias
+
+    call.run_summing(chunk, None, None, False)
+    return y
+
+
+def _dense_backward(layer, dy, param_grads: bool, input_grad: bool):
+    x, call, w = layer._x, _calls[layer], layer._params["weight"]
+    dx = np.empty_like(x, dtype=dy.dtype) if input_grad else None
+
+    def chunk(i, dw):  # dW += dy^T x;  dx = dy W, this chunk's rows
+        b = call.slices[i]
+        if param_grads:
+            dw += dy[b].T @ x[b]
+        if input_grad:
+            if w.shape[0] == 1:
+                np.multiply(dy[b], w, out=dx[b])
+            else:
+                np.matmul(dy[b], w, out=dx[b])
+
+    dw = call.run_summing(chunk, w.shape, dy.dtype, param_grads)
+    if param_grads:
+        layer._grads["weight"] += dw
+        if "bias" in layer._grads:
+            layer._grads["bias"] += dy.sum(axis=0)
+    return dx
+
+
+def _dense_jvp(layer, g, t):
+    call, w = _calls[layer], layer._params["weight"]
+    out = np.empty((t.shape[0], w.shape[0]), dtype=t.dtype)
+
+    def chunk(i, dw):  # dP/dW += g^T t;  J t = t W^T
+        b = call.slices[i]
+        dw += g[b].T @ t[b]
+        np.matmul(t[b], w.T, out=out[b])
+
+    layer._grads["weight"] += call.run_summing(chunk, w.shape, t.dtype, True)
+    return out

@@ -64,11 +64,13 @@ def _run(layer, x, dy, param_grads=True, input_grad=True, chunked=False):
 
 def _agree(layer, x, rng, monkeypatch, chunk_bytes):
     monkeypatch.setattr(fast, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(fast, "COLS_BYTES", chunk_bytes)
     dy = rng.standard_normal(layer.forward(x).shape)
     for param_grads, input_grad in ((True, True), (True, False), (False, True)):
         whole = _run(layer, x, dy, param_grads, input_grad)
         chunks = _run(layer, x, dy, param_grads, input_grad, chunked=True)
-        assert any(m in fast._splits for _, m in layer.named_modules()), "the chunked path did not run"
+        assert any(m in fast._splits or m in fast._calls for _, m in layer.named_modules()), \
+            "the chunked path did not run"
         np.testing.assert_allclose(chunks[0], whole[0], rtol=1e-12, atol=1e-12)
         if input_grad:
             np.testing.assert_allclose(chunks[1], whole[1], rtol=1e-12, atol=1e-12)
@@ -112,16 +114,13 @@ def test_convolutions_in_chunks_equal_the_whole_batch(three_threads, monkeypatch
 
 
 @SETTINGS
-@given(n=st.integers(1, 9), kind=st.sampled_from(["dense", "relu", "leaky", "tanh", "sigmoid", "flatten",
-                                                  "reshape"]),
+@given(n=st.integers(1, 9), kind=st.sampled_from(["dense", "dense to one", "flatten", "reshape"]),
        chunk_bytes=st.sampled_from([1, 16]), seed=st.integers(0, 2**31 - 1))
 def test_other_per_sample_layers_in_chunks_equal_the_whole_batch(three_threads, monkeypatch, n, kind,
                                                                  chunk_bytes, seed):
     rng = np.random.default_rng(seed)
     layer, shape = {
-        "dense": (nn.Dense(5, 3), (n, 5)), "relu": (nn.ReLU(), (n, 2, 3, 4)), "leaky": (nn.LeakyReLU(0.2), (n, 7)),
-        "tanh": (nn.Tanh(), (n, 3, 2)), "sigmoid": (nn.Sigmoid(), (n, 4)), "flatten": (nn.Flatten(), (n, 2, 3, 2)),
-        "reshape": (nn.Reshape(3, 4), (n, 12)),
+        "dense": (nn.Dense(5, 3), (n, 5)), "dense to one": (nn.Dense(5, 1), (n, 5)), "flatten": (nn.Flatten(), (n, 2, 3, 2)), "reshape": (nn.Reshape(3, 4), (n, 12)),
     }[kind]
     _randomize(layer, rng)
     _agree(layer, rng.standard_normal(shape), rng, monkeypatch, chunk_bytes)
@@ -165,15 +164,16 @@ def test_the_canonical_dcgan_in_chunks_equals_the_whole_batch(three_threads, mon
 def test_chunks_really_split_the_batch_and_run_on_the_threads(three_threads, monkeypatch):
     """The chunked path is not a relabelled whole-batch call: replicas see slices, and more than one thread works."""
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     seen = []
-    real = nn.Dense._forward
+    real = nn.Reshape._forward
 
     def spy(self, x, train):
         seen.append((x.shape[0], threading.get_ident()))
         return real(self, x, train)
 
-    monkeypatch.setattr(nn.Dense, "_forward", spy)
-    layer = nn.Dense(4, 2)
+    monkeypatch.setattr(nn.Reshape, "_forward", spy)
+    layer = nn.Reshape(2, 2)
     with fast.threads():
         layer.forward(np.ones((6, 4)))
     assert sorted(size for size, _ in seen) == [1] * 6
@@ -187,6 +187,7 @@ def test_backward_follows_the_way_forward_ran(three_threads, monkeypatch):
     """A forward in chunks is followed by a backward in the same chunks even after the block closed, and a whole
     forward by a whole backward even inside a block."""
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     rng = np.random.default_rng(1)
     layer = nn.Conv2d(2, 3, 3, padding=1)
     x, dy = rng.standard_normal((5, 2, 4, 4)), rng.standard_normal((5, 3, 4, 4))
@@ -208,6 +209,7 @@ def test_backward_follows_the_way_forward_ran(three_threads, monkeypatch):
 def test_gradient_penalty_in_chunks_equals_the_whole_batch(three_threads, monkeypatch):
     """The tangent sweep (fast.jvp) runs on the replicas of the critic's forward, with their own masks."""
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     rng = np.random.default_rng(2)
     critic = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Dense(4 * 3 * 3, 5),
                            nn.ReLU(), nn.Dense(5, 1))
@@ -219,7 +221,7 @@ def test_gradient_penalty_in_chunks_equals_the_whole_batch(three_threads, monkey
         if chunked:
             with fast.threads():
                 penalty, norms = gradient_penalty(critic, x_hat, 10.0)
-            assert all(layer in fast._splits for layer in critic)
+            assert all(layer in fast._splits or layer in fast._calls for layer in critic if layer._params)
         else:
             penalty, norms = gradient_penalty(critic, x_hat, 10.0)
         results.append((float(penalty), norms.copy(), {k: g.copy() for k, g in critic.grads.items()}))
@@ -233,6 +235,7 @@ def test_gradient_penalty_in_chunks_equals_the_whole_batch(three_threads, monkey
 def test_the_result_depends_on_the_thread_count_not_on_the_scheduling(three_threads, monkeypatch):
     """Gradient buffers are added in thread order: ten runs give bit-identical gradients."""
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     backend.set_default_dtype(np.float32)
     rng = np.random.default_rng(3)
     layer = nn.Conv2d(3, 8, 4, 2, 1)
@@ -247,27 +250,29 @@ def test_the_result_depends_on_the_thread_count_not_on_the_scheduling(three_thre
 
 def test_four_dimensional_outputs_are_assembled_channels_last(three_threads, monkeypatch):
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     with fast.threads():
-        y = nn.ReLU().forward(np.random.default_rng(4).standard_normal((4, 3, 5, 6)))
+        y = nn.Reshape(3, 5, 6).forward(np.random.default_rng(4).standard_normal((4, 90)))
     assert y.shape == (4, 3, 5, 6) and y.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
 def test_an_error_in_a_worker_reaches_the_caller_after_every_worker_finished(three_threads, monkeypatch):
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     finished = []
-    real = nn.Tanh._forward
+    real = nn.Flatten._forward
 
     def fails_on_one_chunk(self, x, train):
-        if x[0, 0] == 3:
+        if x[0, 0, 0] == 3:
             raise ValueError("planted")
         y = real(self, x, train)
         finished.append(1)
         return y
 
-    monkeypatch.setattr(nn.Tanh, "_forward", fails_on_one_chunk)
-    x = np.arange(6.0).reshape(6, 1)
+    monkeypatch.setattr(nn.Flatten, "_forward", fails_on_one_chunk)
+    x = np.arange(6.0).reshape(6, 1, 1)
     with pytest.raises(ValueError, match="planted"), fast.threads():
-        nn.Tanh().forward(x)
+        nn.Flatten().forward(x)
     assert len(finished) == 5
 
 
@@ -300,15 +305,16 @@ def test_one_thread_runs_everything_as_the_reference(monkeypatch):
         fast.set_num_threads(previous)
 
 
-def test_a_layer_without_parameters_on_less_than_chunk_bytes_runs_whole(three_threads, monkeypatch):
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1 << 20)
-    relu, dense = nn.ReLU(), nn.Dense(8, 8)
+@pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(), nn.BatchNorm1d(8),
+                                   nn.Dropout(0.5)], ids=repr)
+def test_elementwise_and_sample_mixing_layers_never_run_in_chunks(three_threads, monkeypatch, layer):
+    """Activations are one pass over memory (threads make it no faster); BatchNorm mixes samples; Dropout draws
+    from one random stream."""
+    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     with fast.threads():
-        relu.forward(np.ones((64, 8)))
-        dense.forward(np.ones((64, 8)))
-        assert relu not in fast._splits and dense in fast._splits
-        relu.forward(np.ones((64, 1 << 12)))  # 2 MiB
-        assert relu in fast._splits
+        layer.forward(np.ones((64, 8), np.float32))
+    assert layer not in fast._splits
 
 
 def test_small_batches_run_whole():

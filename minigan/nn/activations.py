@@ -11,9 +11,10 @@ from minigan.nn.module import Module
 
 
 class _Elementwise(Module):
-    """Any shape in, the same shape out; no parameters; every sample on its own."""
+    """Any shape in, the same shape out; no parameters; each output value from the input value in its place."""
 
     per_sample = True
+    elementwise = True
 
     def _expected(self):
         return "a float array of any shape"

@@ -209,6 +209,9 @@ class Module:
     """True when sample n's output depends only on sample n's input, and the parameter gradient is a sum over the
     samples: then minigan.fast may run the layer on chunks of the batch (BatchNorm and Dropout are not)."""
 
+    elementwise = False
+    """True when each output value depends only on the input value in the same place (the activations)."""
+
     def _forward(self, x, train: bool):  # pragma: no cover - abstract
         """y = f(x) on the whole batch, caching on ``self`` what ``_backward`` needs."""
         raise NotImplementedError
