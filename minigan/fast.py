@@ -20,10 +20,11 @@ training does it across machines:
 * outputs are written into one array for the whole batch, each chunk's rows by the thread that made them.
 
 Which layers: those that declare ``per_sample = True`` (sample n's output depends only on sample n's input, and the
-parameter gradient is a sum over samples) and are not ``elementwise``: Dense, the convolutions, Flatten, Reshape.
-An elementwise layer (the activations) is one pass over memory, which two threads make no faster. BatchNorm mixes
-the samples through its batch statistics: its passes run over blocks of rows instead (see below). Dropout draws
-from one random stream: it runs whole.
+parameter gradient is a sum over samples): Dense, the convolutions, Flatten, Reshape, and the activations from
+ELEMENTWISE_BYTES of input on (below that a pass over memory gains less than its chunks cost). BatchNorm mixes the
+samples through its batch statistics: its passes run over blocks of rows instead (see below). Dropout draws from
+one random stream: it runs whole. Dense and the convolutions have kernels of their own here, which fuse their
+steps chunk by chunk (see below); the other layers run their own code on replicas.
 
 When: only inside ``with fast.threads():``, which every trainer enters once per iteration and the benchmark once
 per step; on NumPy arrays; with more than one thread; on a batch of at least ``MIN_BATCH`` samples. Inside the
@@ -59,6 +60,7 @@ from minigan import reference
 
 MIN_BATCH = 32  # smaller batches run whole: the work is too small to share
 CHUNK_BYTES = 1 << 20  # input bytes per chunk
+ELEMENTWISE_BYTES = 4 << 20  # an elementwise layer runs in chunks from this much input on
 
 _threads: int | None = None  # minigan's threads; None until first asked
 _pool: ThreadPoolExecutor | None = None  # num_threads() - 1 workers; the calling thread is the first
@@ -102,20 +104,21 @@ def num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Share layer calls among ``n`` threads from now on (1: every layer runs whole, as minigan.reference)."""
-    global _threads, _pool
+    global _threads
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"minigan needs a positive integer number of threads, got {n!r}")
     if n > 1 and blas_threads() is None:
         n = 1  # no BLAS that threadpoolctl can hold at one thread: threads of ours would oversubscribe the cores
     _threads = int(n)
-    if _pool is not None:
-        _pool.shutdown(wait=True)
-    _pool = None
 
 
 def _workers() -> ThreadPoolExecutor:
+    """The pool, with at least num_threads() - 1 workers. It is made anew only to grow: fewer threads just use
+    fewer of its workers (the benchmark's one-thread rounds would otherwise start a thread every round)."""
     global _pool
-    if _pool is None:
+    if _pool is None or _pool._max_workers < num_threads() - 1:
+        if _pool is not None:
+            _pool.shutdown(wait=True)
         _pool = ThreadPoolExecutor(max_workers=num_threads() - 1, thread_name_prefix="minigan")
     return _pool
 
@@ -245,11 +248,12 @@ class _Output:
 
 
 def _engaged(layer, x) -> bool:
-    """Chunks pay for a per-sample layer on a batch of at least MIN_BATCH NumPy samples inside a threads() block,
-    except for an elementwise one: a single pass over memory goes no faster on two threads, and its chunks cost
-    a copy (ReLU at batch 256: 2.7 ms in chunks against 2.2 ms whole, benchmarks/results/fast_policy.md)."""
-    return (_depth > 0 and getattr(layer, "per_sample", False) and not getattr(layer, "elementwise", False)
-            and type(x) is np.ndarray and x.ndim >= 1 and x.shape[0] >= MIN_BATCH and num_threads() > 1)
+    """Chunks pay for a per-sample layer on a batch of at least MIN_BATCH NumPy samples inside a threads() block;
+    for an elementwise one (a single pass over memory, plus a copy of each chunk) only from ELEMENTWISE_BYTES of
+    input (benchmarks/results/fast_policy.md)."""
+    return (_depth > 0 and getattr(layer, "per_sample", False) and type(x) is np.ndarray and x.ndim >= 1
+            and x.shape[0] >= MIN_BATCH and num_threads() > 1
+            and (not getattr(layer, "elementwise", False) or x.nbytes >= ELEMENTWISE_BYTES))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -114,12 +114,16 @@ def test_convolutions_in_chunks_equal_the_whole_batch(three_threads, monkeypatch
 
 
 @SETTINGS
-@given(n=st.integers(1, 9), kind=st.sampled_from(["dense", "dense to one", "flatten", "reshape"]),
+@given(n=st.integers(1, 9), kind=st.sampled_from(["dense", "dense to one", "flatten", "reshape", "relu", "leaky",
+                                                  "tanh", "sigmoid"]),
        chunk_bytes=st.sampled_from([1, 16]), seed=st.integers(0, 2**31 - 1))
 def test_other_per_sample_layers_in_chunks_equal_the_whole_batch(three_threads, monkeypatch, n, kind,
                                                                  chunk_bytes, seed):
+    monkeypatch.setattr(fast, "ELEMENTWISE_BYTES", 1)
     rng = np.random.default_rng(seed)
     layer, shape = {
+        "relu": (nn.ReLU(), (n, 2, 3, 4)), "leaky": (nn.LeakyReLU(0.2), (n, 7)), "tanh": (nn.Tanh(), (n, 3, 2)),
+        "sigmoid": (nn.Sigmoid(), (n, 4)),
         "dense": (nn.Dense(5, 3), (n, 5)), "dense to one": (nn.Dense(5, 1), (n, 5)), "flatten": (nn.Flatten(), (n, 2, 3, 2)), "reshape": (nn.Reshape(3, 4), (n, 12)),
     }[kind]
     _randomize(layer, rng)
@@ -308,13 +312,16 @@ def test_one_thread_runs_everything_as_the_reference(monkeypatch):
 @pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(), nn.BatchNorm1d(8),
                                    nn.Dropout(0.5)], ids=repr)
 def test_elementwise_and_sample_mixing_layers_never_run_in_chunks(three_threads, monkeypatch, layer):
-    """Activations are one pass over memory (threads make it no faster); BatchNorm mixes samples; Dropout draws
-    from one random stream."""
+    """Activations below ELEMENTWISE_BYTES are one pass over memory (threads make it no faster); BatchNorm mixes
+    samples; Dropout draws from one random stream."""
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
     monkeypatch.setattr(fast, "COLS_BYTES", 1)
+    monkeypatch.setattr(fast, "ELEMENTWISE_BYTES", 4096)
     with fast.threads():
-        layer.forward(np.ones((64, 8), np.float32))
-    assert layer not in fast._splits
+        layer.forward(np.ones((64, 8), np.float32))  # 2 KiB
+        assert layer not in fast._splits
+        layer.forward(np.ones((64, 16), np.float32))  # 4 KiB: activations from here on in chunks
+        assert (layer in fast._splits) == layer.elementwise
 
 
 def test_small_batches_run_whole():
