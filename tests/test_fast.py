@@ -320,7 +320,7 @@ def test_elementwise_and_sample_mixing_layers_never_run_in_chunks(three_threads,
     with fast.threads():
         layer.forward(np.ones((64, 8), np.float32))  # 2 KiB
         assert layer not in fast._splits
-        layer.forward(np.ones((64, 16), np.float32))  # 4 KiB: activations from here on in chunks
+        layer.forward(np.ones((128, 8), np.float32))  # 4 KiB: activations from here on in chunks
         assert (layer in fast._splits) == layer.elementwise
 
 
