@@ -639,8 +639,8 @@ def _conv_transpose2d_backward(layer, dy, param_grads: bool, input_grad: bool):
 
 
 # Dense: rows of the batch on the threads, each writing its rows of the output; with one output, dx = dy W is an
-# outer product, made by broadcasting (OpenBLAS's GEMM with an inner size of 1 took 17x as long: 384 against
-# 22 us at batch 64 for Dense(6272, 1), benchmarks/results/fast_policy.md).
+# outer product, made by broadcasting (OpenBLAS's GEMM with an inner size of 1 is many times slower,
+# benchmarks/results/fast_policy.md).
 def _dense_forward(layer, x):
     n = x.shape[0]
     call = _KernelCall(n, x.nbytes, CHUNK_BYTES)

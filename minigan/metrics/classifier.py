@@ -91,7 +91,7 @@ class MaxPool2d(Module):
         self._x_shape = x.shape
         return xp.take_along_axis(windows, self._argmax[..., None], axis=-1)[..., 0]
 
-    def _backward(self, dy, param_grads):
+    def _backward(self, dy, param_grads, input_grad):
         r"""y = x_{a(p, q)}, with a(p, q) the (first) position of the maximum in window (p, q), fixed by forward.
         Locally y is a selection, so dy/dx_j = [j = a(p, q)]:
 

@@ -52,7 +52,7 @@ class _ConvBase(Module):
 
         Made as W_m^T (O, kh*kw*C), a copy that reorders within each of the O rows, and handed out as its
         transposed view (a GEMM reads either order); reordering to (kh, kw, C, O) moves every number across the
-        whole array and took about seven times as long (benchmarks/results/conv_weight_layout.md).
+        whole array and took several times as long (benchmarks/results/fast_policy.md).
         """
         o, c, kh, kw = self._params["weight"].shape
         xp = backend.array_module(self._params["weight"])
