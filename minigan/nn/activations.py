@@ -1,7 +1,7 @@
 """Elementwise nonlinearities. Each backward is dx = dy * f'(x), with f' written from what forward cached.
 
-The piecewise-linear ones keep f'(x) as an array of x's dtype and write every pass as a product: NumPy's
-three-argument ``where`` is many times slower on channels-last arrays (benchmarks/results/elementwise.md).
+The piecewise-linear ones keep f'(x) and write every pass as a product: NumPy's three-argument ``where`` is many
+times slower on channels-last arrays (benchmarks/results/elementwise.md).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class ReLU(_Elementwise):
     """y = max(x, 0)."""
 
     def _forward(self, x, train):
-        self._cache = (x > 0).astype(x.dtype)  # f'(x) = [x > 0]
+        self._cache = x > 0  # f'(x) = [x > 0], as booleans
         return backend.array_module(x).maximum(x, 0)
 
     def _backward(self, dy, param_grads, input_grad):
