@@ -48,6 +48,7 @@ paddings, and benchmarks/results has what this buys.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import weakref
@@ -58,7 +59,7 @@ import numpy as np
 
 from minigan import reference
 
-MIN_BATCH = 32  # smaller batches run whole: the work is too small to share
+MIN_BATCH = 64  # smaller batches run whole (BLAS on its own threads): at 32 that was faster (benchmarks/results)
 CHUNK_BYTES = 1 << 20  # input bytes per chunk
 ELEMENTWISE_BYTES = 4 << 20  # an elementwise layer runs in chunks from this much input on
 
@@ -133,10 +134,16 @@ if hasattr(os, "register_at_fork"):
 
 
 @contextmanager
-def threads():
+def threads(batch: int | None = None):
     """Inside this block, layer calls on NumPy batches of at least MIN_BATCH run in chunks on minigan's threads,
-    with NumPy's BLAS held at one thread; afterwards BLAS has its threads back. Blocks may nest."""
+    with NumPy's BLAS held at one thread; afterwards BLAS has its threads back. Blocks may nest.
+
+    ``batch``: the batch size the block's work runs on (a trainer's m). Below MIN_BATCH the block does nothing, so
+    that BLAS keeps its own threads for work too small to cut into chunks."""
     global _depth, _limiter
+    if batch is not None and batch < MIN_BATCH:
+        yield
+        return
     if _depth == 0 and num_threads() > 1:
         _limiter = _blas_controller().limit(limits=1)
     _depth += 1
@@ -166,12 +173,12 @@ def _run(fn, groups: list[list[int]]) -> None:
     error = None
     try:
         each(groups[0])
-    except BaseException as exc:  # raised after the workers are done with the arrays
+    except BaseException as exc:  # noqa: BLE001 - raised again after the workers are done with the arrays
         error = exc
     for future in futures:
         try:
             future.result()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the first error is raised below
             error = error or exc
     if error is not None:
         raise error
@@ -184,7 +191,7 @@ def even_slices(n: int, parts: int) -> list[slice]:
     """range(n) cut into ``parts`` contiguous slices whose lengths differ by at most one (none empty, parts <= n)."""
     size, extra = divmod(n, parts)
     bounds = [p * size + min(p, extra) for p in range(parts + 1)]
-    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+    return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
 
 
 def chunk_slices(n: int, nbytes: int, threads: int, budget: int | None = None) -> list[slice]:

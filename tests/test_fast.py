@@ -324,6 +324,18 @@ def test_elementwise_and_sample_mixing_layers_never_run_in_chunks(three_threads,
         assert (layer in fast._splits) == layer.elementwise
 
 
+def test_a_threads_block_for_a_small_batch_holds_nothing(three_threads, monkeypatch):
+    """fast.threads(batch) below MIN_BATCH leaves BLAS its threads and runs every layer whole."""
+    monkeypatch.setattr(fast, "MIN_BATCH", 64)
+    before, layer = fast.blas_threads(), nn.Dense(3, 2)
+    with fast.threads(32):
+        assert fast.blas_threads() == before
+        layer.forward(np.ones((32, 3)))
+    assert layer not in fast._calls and layer not in fast._splits
+    with fast.threads(64):
+        assert fast.blas_threads() == 1
+
+
 def test_small_batches_run_whole():
     layer = nn.Dense(3, 2)
     with fast.threads():
@@ -339,17 +351,17 @@ def test_trainers_run_their_iterations_inside_a_threads_block(monkeypatch):
         pytest.skip("one thread: nothing to hold")
     backend.set_default_dtype(np.float32)
     seen = []
-    real = nn.Dense._forward
+    real = nn.Tanh._forward
 
     def spy(self, x, train):
         seen.append(fast.blas_threads())
         return real(self, x, train)
 
-    monkeypatch.setattr(nn.Dense, "_forward", spy)
+    monkeypatch.setattr(nn.Tanh, "_forward", spy)
     G, D = nn.Sequential(nn.Dense(2, 4), nn.Tanh()), nn.Sequential(nn.Dense(4, 1))
     from minigan import optim
 
-    trainer = GAN(G, D, optim.Adam(G, 1e-3), optim.Adam(D, 1e-3), nz=2, m=8)
+    trainer = GAN(G, D, optim.Adam(G, 1e-3), optim.Adam(D, 1e-3), nz=2, m=fast.MIN_BATCH)
     trainer.train(lambda m: np.ones((m, 4), np.float32), 1, progress=False)
     assert seen and set(seen) == {1}
 

@@ -159,7 +159,7 @@ def minigan_step(batch: int):
     """One canonical training step of minigan, as a function of no arguments, inside ``fast.threads()`` as
     ``Trainer.train`` runs every iteration."""
     trainer, data = minigan_trainer(batch)
-    return _on_minigan_threads(lambda: trainer.iteration(data))
+    return _on_minigan_threads(lambda: trainer.iteration(data), batch)
 
 
 def one_thread(step, threads: int):
@@ -178,7 +178,7 @@ def one_thread(step, threads: int):
 def minigan_memory(batch: int) -> tuple[int, int]:
     """(peak bytes allocated during one NumPy step, bytes the step needs at least); see the module docstring."""
     trainer, data = minigan_trainer(batch)
-    step = _on_minigan_threads(lambda: trainer.iteration(data))
+    step = _on_minigan_threads(lambda: trainer.iteration(data), batch)
     step()  # optimizer slots exist from here on
     params = sum(p.nbytes for net in (trainer.G, trainer.D) for p in net.params.values())
     g_out = sum(4 * int(np.prod(s[2])) for s in _shapes(trainer.G, trainer.noise(batch)))
@@ -248,8 +248,8 @@ def layer_times(batch: int, steps: int, warmup: int, torch=None, device: str = "
         for i, layer in enumerate(net.layers):
             y = layer.forward(x, train=True)
             dy = xp.ones_like(y)
-            fns = [_on_minigan_threads(lambda layer=layer, x=x: layer.forward(x, train=True)),
-                   _on_minigan_threads(lambda layer=layer, dy=dy: layer.backward(dy))]
+            fns = [_on_minigan_threads(lambda layer=layer, x=x: layer.forward(x, train=True), batch),
+                   _on_minigan_threads(lambda layer=layer, dy=dy: layer.backward(dy), batch)]
             syncs = [backend.synchronize] * 2
             if twin is not None:
                 t_layer, t_x = twin[i], tx.detach().requires_grad_(True)
@@ -270,10 +270,10 @@ def layer_times(batch: int, steps: int, warmup: int, torch=None, device: str = "
     return rows
 
 
-def _on_minigan_threads(fn):
-    """fn, called inside ``fast.threads()`` (as a trainer's step runs its layers)."""
+def _on_minigan_threads(fn, batch: int | None = None):
+    """fn, called inside ``fast.threads(batch)`` (as a trainer's step runs its layers)."""
     def call():
-        with fast.threads():
+        with fast.threads(batch):
             return fn()
 
     return call
@@ -315,7 +315,8 @@ def _cpu_count() -> int:
 def minigan_profile(batch: int, steps: int, warmup: int) -> dict:
     """:func:`minigan.lab.step_profile.step_profile` of the canonical step: where its time goes, layer by layer."""
     trainer, data = minigan_trainer(batch)
-    return step_profile(_on_minigan_threads(lambda: trainer.iteration(data)), {"G": trainer.G, "D": trainer.D},
+    step = _on_minigan_threads(lambda: trainer.iteration(data), batch)
+    return step_profile(step, {"G": trainer.G, "D": trainer.D},
                         {"G": trainer.opt_G, "D": trainer.opt_D}, steps, warmup)
 
 

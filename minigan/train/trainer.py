@@ -156,7 +156,7 @@ class Trainer:
         for _ in bar:
             t0 = time.perf_counter()
             try:
-                with fast.threads():  # minigan's threads for this iteration's layer calls, BLAS held at one
+                with fast.threads(self.m):  # minigan's threads for this iteration's layers, BLAS held at one
                     values = self.iteration(sample_data)
             except NonFiniteError as exc:  # by type: a wrong shape or dtype is a bug to see as it is, not divergence
                 what = "a layer received NaN or inf" if isinstance(exc, LayerInputError) else str(exc)
