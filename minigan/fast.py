@@ -26,8 +26,9 @@ samples through its batch statistics: its passes run over blocks of rows instead
 one random stream: it runs whole. Dense and the convolutions have kernels of their own here, which fuse their
 steps chunk by chunk (see below); the other layers run their own code on replicas.
 
-When: only inside ``with fast.threads():``, which every trainer enters once per iteration and the benchmark once
-per step; on NumPy arrays; with more than one thread; on a batch of at least ``MIN_BATCH`` samples. Inside the
+When: only inside ``with fast.threads(batch):``, which every trainer enters once per iteration and the benchmark
+once per step; on NumPy arrays; with more than one thread; on a batch of at least ``MIN_BATCH`` samples (a block
+for a smaller batch does nothing). Inside the
 block NumPy's BLAS is held at one thread (``threadpoolctl``): two threads of minigan's calling a two-thread BLAS
 would ask for four threads on two cores. Everywhere else, and on CuPy (the GPU takes the whole batch at once),
 layers run as :mod:`minigan.reference` runs them. A backward or jvp call follows the way its forward ran.
@@ -36,14 +37,14 @@ Memory order: an output of rank 4 assembled here is allocated channels-last ((N,
 its NCHW view), the order in which a convolution's GEMM produces its rows (nn/im2col.py). A stack of convolutions,
 BatchNorms and activations then passes along arrays that need no reordering copy.
 
-    threads()                                          the block (re-entrant)
+    threads(batch=None)                                the block (re-entrant)
     forward(layer, x, train)                           as minigan.reference.forward
     backward(layer, dy, param_grads, input_grad)       as minigan.reference.backward
     jvp(layer, g, t)                                   as minigan.reference.jvp
     num_threads(), set_num_threads(n)                  MINIGAN_THREADS if set, else as many as NumPy's BLAS has
 
-tests/test_fast.py checks every function here against minigan.reference over random shapes, strides and
-paddings, and benchmarks/results has what this buys.
+tests/test_fast.py checks every path here against minigan.reference over random shapes, strides and paddings;
+benchmarks/fast_policy.py measures the choices made here, and benchmarks/results has what they buy.
 """
 
 from __future__ import annotations
