@@ -63,6 +63,7 @@ from minigan import reference
 MIN_BATCH = 64  # smaller batches run whole (BLAS on its own threads): at 32 that was faster (benchmarks/results)
 CHUNK_BYTES = 1 << 20  # input bytes per chunk
 ELEMENTWISE_BYTES = 4 << 20  # an elementwise layer runs in chunks from this much input on
+MIN_DENSE_WORK = 1 << 22  # multiply-adds below which a Dense layer runs whole
 
 _threads: int | None = None  # minigan's threads; None until first asked
 _pool: ThreadPoolExecutor | None = None  # num_threads() - 1 workers; the calling thread is the first
@@ -276,6 +277,9 @@ def forward(layer, x, train: bool):
         _splits.pop(layer, None)
         return reference.forward(layer, x, train)
     kernels = _kernels(layer)
+    if kernels is not None and hasattr(layer, "out_features") and layer.out_features * x.size < MIN_DENSE_WORK:
+        _splits.pop(layer, None)  # a Dense layer too small to share (the DCGAN's last, Dense(6272, 1))
+        return reference.forward(layer, x, train)
     if kernels is not None:
         _splits.pop(layer, None)
         return kernels[0](layer, x)
@@ -336,7 +340,7 @@ def jvp(layer, g, t):
 # ---------------------------------------------------------------------------------------------------------------
 # Its statistics are sums over the batch, so it cannot run in chunks; but each of its passes can: sums over blocks
 # of rows (products with a vector of ones, which BLAS runs several times as fast as NumPy's sum over the first
-# axis), added in block order, and elementwise passes block by block. The caches it leaves (x_hat, 1/sigma, the
+# axis), added in block order, and elementwise passes block by block. The caches it leaves (x, mu, 1/sigma, the
 # mode) are the layer's own, so either path's backward may follow either path's forward.
 def _batchnorm_engaged(layer, a) -> bool:
     if _depth == 0 or type(a) is not np.ndarray or a.shape[0] < MIN_BATCH or num_threads() == 1:
@@ -365,64 +369,64 @@ def _column_sums(rows_of, m: int, blocks, slices):
 
 
 def _batchnorm_forward(layer, x, train: bool):
+    """y = x scale + shift, scale = gamma / sigma, shift = beta - mu scale: x_hat is never formed."""
     X = layer._rows(x)  # (M, C)
     m = X.shape[0]
     if train and m < 2:
         return reference.forward(layer, x, train)  # the layer's own error
     blocks, slices = _row_blocks(m), even_slices(m, min(num_threads(), m))
-    x_hat = np.empty_like(X)
+    Y = np.empty_like(X)
     if train:
         mu = _column_sums(lambda s: np.ones(s.stop - s.start, X.dtype) @ X[s], m, blocks, slices) / m
 
-        def center(s):  # x_hat <- X - mu; returns this block's sum of squares
-            np.subtract(X[s], mu, out=x_hat[s])
-            return np.einsum("mc,mc->c", x_hat[s], x_hat[s])
+        def center(s):  # Y <- X - mu; returns this block's sum of squares
+            np.subtract(X[s], mu, out=Y[s])
+            return np.einsum("mc,mc->c", Y[s], Y[s])
 
         var = _column_sums(center, m, blocks, slices) / m
         layer._update_running_statistics(mu, var, m)
     else:
         mu, var = layer._buffers["running_mean"], layer._buffers["running_var"]
-        _run(lambda i: np.subtract(X[slices[i]], mu, out=x_hat[slices[i]]), blocks)
-    layer._train_mode = train
+        _run(lambda i: np.subtract(X[slices[i]], mu, out=Y[slices[i]]), blocks)
+    layer._train_mode, layer._x, layer._mu = train, X, mu  # the layer's own caches
     layer._inv_std = 1 / np.sqrt(var + x.dtype.type(layer.eps))
-    layer._x_hat = x_hat
-    Y = np.empty_like(X)
+    scale = layer._params["weight"] * layer._inv_std if layer.affine else layer._inv_std
 
-    def affine(i):  # x_hat <- (X - mu) / sigma;  Y <- gamma x_hat + beta
-        s = slices[i]
-        x_hat[s] *= layer._inv_std
+    def affine(i):  # Y <- (X - mu) scale + beta
+        Y[slices[i]] *= scale
         if layer.affine:
-            np.multiply(x_hat[s], layer._params["weight"], out=Y[s])
-            Y[s] += layer._params["bias"]
-        else:
-            Y[s] = x_hat[s]
+            Y[slices[i]] += layer._params["bias"]
 
     _run(affine, blocks)
     return layer._unrows(Y, x)
 
 
 def _batchnorm_backward(layer, dy, param_grads: bool, input_grad: bool):
-    DY, x_hat = layer._rows(dy), layer._x_hat
+    """The layer's backward as an affine map of dy and x per channel, so that no x_hat is formed: with
+    k = gamma / sigma, sum dy x_hat = (sum dy x - mu sum dy) / sigma and dL/dx = k dy + b x + c,
+    b = -(k / sigma) <dy x_hat>, c = -k <dy> - b mu."""
+    DY, X, mu, inv_std = layer._rows(dy), layer._x, layer._mu, layer._inv_std
     m = DY.shape[0]
     blocks, slices = _row_blocks(m), even_slices(m, min(num_threads(), m))
     sums = _column_sums(lambda s: np.stack([np.ones(s.stop - s.start, DY.dtype) @ DY[s],
-                                            np.einsum("mc,mc->c", DY[s], x_hat[s])]), m, blocks, slices)
-    sum_dy, sum_dy_x_hat = sums[0], sums[1]
+                                            np.einsum("mc,mc->c", DY[s], X[s])]), m, blocks, slices)
+    sum_dy, sum_dy_x_hat = sums[0], (sums[1] - mu * sums[0]) * inv_std
     if layer.affine and param_grads:
         layer._grads["weight"] += sum_dy_x_hat
         layer._grads["bias"] += sum_dy
     if not input_grad:
         return None
-    k = layer._params["weight"] * layer._inv_std if layer.affine else layer._inv_std
+    k = layer._params["weight"] * inv_std if layer.affine else inv_std
     DX = np.empty_like(DY)
     if layer._train_mode:
-        b, c = k * (sum_dy_x_hat / m), k * (sum_dy / m)
+        b = -(k * inv_std) * (sum_dy_x_hat / m)
+        c = -k * (sum_dy / m) - b * mu
 
-        def affine(i):  # DX = k (DY - <dy> - x_hat <dy x_hat>) = k DY - c - b x_hat
+        def affine(i):  # DX = k DY + b X + c
             s = slices[i]
             np.multiply(DY[s], k, out=DX[s])
-            DX[s] -= c
-            DX[s] -= x_hat[s] * b
+            DX[s] += X[s] * b
+            DX[s] += c
     else:
         def affine(i):
             np.multiply(DY[slices[i]], k, out=DX[slices[i]])
@@ -668,23 +672,25 @@ def _dense_forward(layer, x):
 
 def _dense_backward(layer, dy, param_grads: bool, input_grad: bool):
     x, call, w = layer._x, _calls[layer], layer._params["weight"]
-    dx = np.empty_like(x, dtype=dy.dtype) if input_grad else None
-
-    def chunk(i, dw):  # dW += dy^T x;  dx = dy W, this chunk's rows
-        b = call.slices[i]
-        if param_grads:
-            dw += dy[b].T @ x[b]
-        if input_grad:
-            if w.shape[0] == 1:
-                np.multiply(dy[b], w, out=dx[b])
-            else:
-                np.matmul(dy[b], w, out=dx[b])
-
-    dw = call.run_summing(chunk, w.shape, dy.dtype, param_grads)
-    if param_grads:
-        layer._grads["weight"] += dw
+    if param_grads:  # dW += dy^T x, a block of W's rows (output features) per thread: no buffers to add up
+        out_rows = even_slices(w.shape[0], min(w.shape[0], num_threads()))
+        grad = layer._grads["weight"]
+        _run(lambda i: grad.__setitem__(out_rows[i], grad[out_rows[i]] + dy[:, out_rows[i]].T @ x),
+             [[i] for i in range(len(out_rows))])
         if "bias" in layer._grads:
             layer._grads["bias"] += dy.sum(axis=0)
+    if not input_grad:
+        return None
+    dx = np.empty_like(x, dtype=dy.dtype)
+
+    def chunk(i, _):  # dx = dy W, this chunk's rows
+        b = call.slices[i]
+        if w.shape[0] == 1:
+            np.multiply(dy[b], w, out=dx[b])
+        else:
+            np.matmul(dy[b], w, out=dx[b])
+
+    call.run_summing(chunk, None, None, False)
     return dx
 
 

@@ -30,7 +30,7 @@ class _BatchNorm(Module):
         self._add_buffer("running_mean", xp.zeros(num_features, dtype=dtype))
         self._add_buffer("running_var", xp.ones(num_features, dtype=dtype))
         self._add_buffer("num_batches_tracked", xp.zeros((), dtype="int64"))
-        self._x_hat = None
+        self._x = self._mu = None
 
     def __repr__(self):
         return f"{type(self).__name__}({self.num_features}, eps={self.eps}, momentum={self.momentum})"
@@ -78,10 +78,10 @@ class _BatchNorm(Module):
             self._update_running_statistics(mu, var, X.shape[0])
         else:
             mu, var = self._buffers["running_mean"], self._buffers["running_var"]
-        self._train_mode = train
+        self._train_mode, self._x, self._mu = train, X, mu  # x_hat is made again by backward, not kept
         self._inv_std = 1 / xp.sqrt(var + x.dtype.type(self.eps))  # (C,)
-        self._x_hat = (X - mu) * self._inv_std  # (M, C)
-        Y = self._x_hat * self._params["weight"] + self._params["bias"] if self.affine else self._x_hat
+        x_hat = self._normalized()  # (M, C)
+        Y = x_hat * self._params["weight"] + self._params["bias"] if self.affine else x_hat
         return self._unrows(Y, x)
 
     def _update_running_statistics(self, mu, var, m):
@@ -92,8 +92,9 @@ class _BatchNorm(Module):
         self._buffers["num_batches_tracked"] += 1
 
     def _normalized(self):
-        """x_hat = (x - mu) / sigma of the last forward, as the (M, C) matrix of its values."""
-        return self._x_hat
+        """x_hat = (x - mu) / sigma of the last forward, as the (M, C) matrix of its values, made from the cached
+        x (the caller's array: it must not change in place before backward), mu and 1 / sigma."""
+        return (self._x - self._mu) * self._inv_std
 
     def _backward(self, dy, param_grads, input_grad):
         r"""Let g = dL/dx_hat = gamma dy, and <.> a mean over the M values of a channel.
@@ -108,7 +109,7 @@ class _BatchNorm(Module):
         and <dy>, <dy x_hat> are the two parameter gradients over M. Evaluation: mu and var are constants, so
         dL/dx_i = gamma (var + eps)^{-1/2} dy_i.
         """
-        DY, x_hat = self._rows(dy), self._x_hat  # (M, C) each
+        DY, x_hat = self._rows(dy), self._normalized()  # (M, C) each
         sum_dy, sum_dy_x_hat = DY.sum(axis=0), (DY * x_hat).sum(axis=0)  # (C,) each
         if self.affine and param_grads:
             self._grads["weight"] += sum_dy_x_hat
@@ -125,7 +126,7 @@ class _BatchNorm(Module):
 
     def _clear_cache(self):
         super()._clear_cache()
-        self._x_hat = None
+        self._x = self._mu = None
 
 
 class BatchNorm1d(_BatchNorm):
