@@ -63,7 +63,6 @@ from minigan import reference
 MIN_BATCH = 64  # smaller batches run whole (BLAS on its own threads): at 32 that was faster (benchmarks/results)
 CHUNK_BYTES = 1 << 20  # input bytes per chunk
 ELEMENTWISE_BYTES = 4 << 20  # an elementwise layer runs in chunks from this much input on
-MIN_DENSE_WORK = 1 << 22  # multiply-adds below which a Dense layer runs whole
 
 _threads: int | None = None  # minigan's threads; None until first asked
 _pool: ThreadPoolExecutor | None = None  # num_threads() - 1 workers; the calling thread is the first
@@ -277,9 +276,6 @@ def forward(layer, x, train: bool):
         _splits.pop(layer, None)
         return reference.forward(layer, x, train)
     kernels = _kernels(layer)
-    if kernels is not None and hasattr(layer, "out_features") and layer.out_features * x.size < MIN_DENSE_WORK:
-        _splits.pop(layer, None)  # a Dense layer too small to share (the DCGAN's last, Dense(6272, 1))
-        return reference.forward(layer, x, train)
     if kernels is not None:
         _splits.pop(layer, None)
         return kernels[0](layer, x)

@@ -155,10 +155,12 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * (g * g)  # v <- b2 v + (1 - b2) g^2
         step_size, root_correction = self.lr / (1 - b1**self.t), 1 / math.sqrt(1 - b2**self.t)
-        denominator = xp.sqrt(v)
-        denominator *= root_correction
-        denominator += self.eps  # sqrt(v_hat) + eps
-        p -= step_size * (m / denominator)
+        update = xp.sqrt(v)
+        update *= root_correction
+        update += self.eps  # sqrt(v_hat) + eps
+        xp.divide(m, update, out=update)
+        update *= step_size  # lr m_hat / (sqrt(v_hat) + eps)
+        p -= update
 
 
 class RMSProp(Optimizer):

@@ -32,7 +32,6 @@ def three_threads(monkeypatch):
     """Three threads, any batch size, chunks of CHUNK_BYTES (set per test); restored afterwards."""
     previous = fast.num_threads()
     monkeypatch.setattr(fast, "MIN_BATCH", 1)
-    monkeypatch.setattr(fast, "MIN_DENSE_WORK", 0)
     fast.set_num_threads(3)
     yield
     fast.set_num_threads(previous)
@@ -335,15 +334,6 @@ def test_a_threads_block_for_a_small_batch_holds_nothing(three_threads, monkeypa
     assert layer not in fast._calls and layer not in fast._splits
     with fast.threads(64):
         assert fast.blas_threads() == 1
-
-
-def test_a_small_dense_layer_runs_whole(three_threads, monkeypatch):
-    monkeypatch.setattr(fast, "MIN_DENSE_WORK", 1 << 22)
-    small, large = nn.Dense(6272, 1), nn.Dense(100, 6272)
-    with fast.threads():
-        small.forward(np.ones((64, 6272)))
-        large.forward(np.ones((64, 100)))
-    assert small not in fast._calls and large in fast._calls
 
 
 def test_small_batches_run_whole():

@@ -55,8 +55,11 @@ class LeakyReLU(_Elementwise):
     def _forward(self, x, train):
         """y = f'(x) x, with f'(x) = a + (1 - a) [x > 0]: 1 where x > 0, a elsewhere."""
         a = self.negative_slope
-        self._cache = a + (1 - a) * (x > 0).astype(x.dtype)  # f'(x)
-        return x * self._cache
+        fprime = (x > 0).astype(x.dtype)  # [x > 0]
+        fprime *= 1 - a
+        fprime += a  # f'(x) = a + (1 - a) [x > 0]
+        self._cache = fprime
+        return x * fprime
 
     def _backward(self, dy, param_grads, input_grad):
         r"""f'(x) = 1 if x > 0 else a:  dx = dy \odot f'(x)."""
