@@ -15,24 +15,14 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
 
-
-def _median_ms(fn, repeats: int = 30) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+from minigan.lab.report import emit, median_ms
 
 
 def measure(shape=(64, 64, 14, 14), a: float = 0.2) -> dict:
     rng = np.random.default_rng(0)
-    n, c, h, w = shape
 
     def channels_last(array):
         return np.ascontiguousarray(array.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
@@ -43,10 +33,10 @@ def measure(shape=(64, 64, 14, 14), a: float = 0.2) -> dict:
     mask = x > 0
     fprime = a + (1 - a) * mask.astype(np.float32)
     return {
-        "dy * fprime (float, same order)": _median_ms(lambda: dy * fprime),
-        "dy * mask (bool)": _median_ms(lambda: dy * mask),
-        "where(mask, dy, a dy)": _median_ms(lambda: np.where(mask, dy, a * dy)),
-        "dy * fprime, dy in C order": _median_ms(lambda: dy_c_order * fprime),
+        "dy * fprime (float, same order)": median_ms(lambda: dy * fprime),
+        "dy * mask (bool)": median_ms(lambda: dy * mask),
+        "where(mask, dy, a dy)": median_ms(lambda: np.where(mask, dy, a * dy)),
+        "dy * fprime, dy in C order": median_ms(lambda: dy_c_order * fprime),
     }
 
 
@@ -56,16 +46,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     times = measure()
     base = times["dy * fprime (float, same order)"]
-    lines = [f"NumPy {np.__version__}, {platform.processor() or platform.machine()}, shape (64, 64, 14, 14) float32, "
-             "channels-last memory; median of 30 calls", "", "| dx = dy * f'(x) written as | ms | x the float product |",
+    lines = [(f"NumPy {np.__version__}, {platform.processor() or platform.machine()}, shape (64, 64, 14, 14) float32, "
+             "channels-last memory; median of 30 calls"), "", "| dx = dy * f'(x) written as | ms | x the float product |",
              "|---|---|---|"]
     lines += [f"| {name} | {ms:.2f} | {ms / base:.1f}x |" for name, ms in times.items()]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -16,21 +16,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 
 import numpy as np
 
 from minigan import fast, nn
-
-
-def _ms(fn, repeats: int = 30) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+from minigan.lab.report import emit, median_ms
 
 
 def _channels_last(shape, seed=0):
@@ -61,7 +51,9 @@ def activations() -> list[str]:
                 try:
                     with fast.threads():
                         y = layer.forward(x)
-                        cells.append(f"{_ms(lambda: layer.forward(x)):.2f} / {_ms(lambda: layer.backward(y)):.2f}")
+                        forward_ms = median_ms(lambda layer=layer, x=x: layer.forward(x))
+                        backward_ms = median_ms(lambda layer=layer, y=y: layer.backward(y))
+                        cells.append(f"{forward_ms:.2f} / {backward_ms:.2f}")
                 finally:
                     fast._engaged = real
             rows.append(f"| {layer!r} | ({batch}, 64, 14, 14), {x.nbytes / 2**20:.1f} MiB | {cells[0]} | "
@@ -75,7 +67,7 @@ def dense_one_output() -> list[str]:
     rng = np.random.default_rng(0)
     dy, w = rng.standard_normal((64, 1), dtype=np.float32), rng.standard_normal((1, 6272), dtype=np.float32)
     with threadpool_limits(1):
-        gemm, broadcast = _ms(lambda: dy @ w, 200), _ms(lambda: dy * w, 200)
+        gemm, broadcast = median_ms(lambda: dy @ w, 200), median_ms(lambda: dy * w, 200)
     return ["| dy W, dy (64, 1), W (1, 6272) | ms |", "|---|---|", f"| GEMM (dy @ W) | {gemm:.3f} |",
             f"| broadcast (dy * W) | {broadcast:.3f} |", f"| GEMM / broadcast | {gemm / broadcast:.1f}x |"]
 
@@ -83,8 +75,8 @@ def dense_one_output() -> list[str]:
 def weight_matrix() -> list[str]:
     w = np.random.default_rng(0).standard_normal((128, 64, 4, 4), dtype=np.float32)
     o, c, kh, kw = w.shape
-    whole = _ms(lambda: np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * c, o), 200)
-    rows = _ms(lambda: np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kh * kw * c).T, 200)
+    whole = median_ms(lambda: np.ascontiguousarray(w.transpose(2, 3, 1, 0)).reshape(kh * kw * c, o), 200)
+    rows = median_ms(lambda: np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(o, kh * kw * c).T, 200)
     return ["| W_m of a (128, 64, 4, 4) weight | ms |", "|---|---|", f"| reorder to (kh, kw, C, O) | {whole:.3f} |",
             f"| W_m^T row by row, transposed view | {rows:.3f} |", f"| ratio | {whole / rows:.1f}x |"]
 
@@ -97,17 +89,17 @@ def convolution() -> list[str]:
         layer = nn.Conv2d(64, 128, 4, 2, 1)
         dy = _channels_last((batch, 128, 7, 7), seed=1)
 
-        def step():
+        def step(layer=layer, x=x, dy=dy):
             layer.forward(x)
             layer.backward(dy)
 
-        rows.append(f"| the layer's own code, whole batch, BLAS on its threads | {batch} | {_ms(step, 10):.1f} |")
+        rows.append(f"| the layer's own code, whole batch, BLAS on its threads | {batch} | {median_ms(step, 10):.1f} |")
         for name, kernels in (("the layer's own code on replicas, in chunks on the threads", lambda layer: None),
                               ("fast.py's fused kernel, in chunks on the threads", real_kernels)):
             fast._kernels = kernels
             try:
                 with fast.threads():
-                    rows.append(f"| {name} | {batch} | {_ms(step, 10):.1f} |")
+                    rows.append(f"| {name} | {batch} | {median_ms(step, 10):.1f} |")
             finally:
                 fast._kernels, fast._engaged = real_kernels, real_engaged
     return rows
@@ -124,11 +116,7 @@ def main(argv=None) -> int:
                 ("3. The convolution's weight matrix", weight_matrix()),
                 ("4. A convolution's forward and backward", convolution())]
     text = head + "\n\n" + "\n\n".join(f"## {title}\n\n" + "\n".join(rows) for title, rows in sections) + "\n"
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

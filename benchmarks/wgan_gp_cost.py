@@ -21,6 +21,7 @@ import numpy as np
 
 from minigan import backend, fast, optim
 from minigan.lab.bench import interleaved_times
+from minigan.lab.report import emit
 from minigan.lab.torch_twin import torch_twin
 from minigan.models import dcgan_mnist_critic, dcgan_mnist_generator
 from minigan.train import WGAN, WGANGP
@@ -109,15 +110,15 @@ def measure(batch: int = 64, rounds: int = 8, warmup: int = 2) -> dict:
 def markdown(r: dict) -> str:
     ms = {k: v * 1e3 for k, v in r["median_s"].items()}
     return "\n".join([
-        f"wgan-gp-mnist networks, batch {r['batch']}, n_critic {N_CRITIC}, {r['rounds']} interleaved rounds; "
+        (f"wgan-gp-mnist networks, batch {r['batch']}, n_critic {N_CRITIC}, {r['rounds']} interleaved rounds; "
         f"NumPy {r['numpy']}, torch {r['torch']}, {platform.processor() or platform.machine()}, "
-        f"{fast.num_threads()} minigan threads",
+        f"{fast.num_threads()} minigan threads"),
         "",
         "| | WGAN iteration (ms) | WGAN-GP iteration (ms) | WGAN-GP / WGAN |",
         "|---|---|---|---|",
         f"| minigan | {ms['minigan wgan']:.1f} | {ms['minigan wgan-gp']:.1f} | {r['gp_over_wgan']['minigan']:.2f}x |",
-        f"| torch (double backprop) | {ms['torch wgan']:.1f} | {ms['torch wgan-gp']:.1f} | "
-        f"{r['gp_over_wgan']['torch']:.2f}x |",
+        (f"| torch (double backprop) | {ms['torch wgan']:.1f} | {ms['torch wgan-gp']:.1f} | "
+        f"{r['gp_over_wgan']['torch']:.2f}x |"),
         f"| minigan / torch | {r['minigan_over_torch']['wgan']:.2f}x | {r['minigan_over_torch']['wgan-gp']:.2f}x | |",
         "",
     ])
@@ -130,11 +131,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="write the table here as markdown")
     args = parser.parse_args(argv)
     text = markdown(measure(args.batch, args.rounds))
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ worker, memory order of the assembled output) is checked as well.
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -395,7 +396,7 @@ def test_chunk_slices_cover_the_batch_evenly(n, nbytes, threads):
     slices = fast.chunk_slices(n, nbytes, threads)
     sizes = [s.stop - s.start for s in slices]
     assert slices[0].start == 0 and slices[-1].stop == n
-    assert all(a.stop == b.start for a, b in zip(slices, slices[1:]))
+    assert all(a.stop == b.start for a, b in itertools.pairwise(slices))
     assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
     if n >= threads:
         assert len(slices) % threads == 0 or len(slices) == n
