@@ -60,6 +60,7 @@ import numpy as np
 
 from minigan import reference
 
+SMALL_WORK = 1 << 19  # elements (multiply-adds for Dense) below which a kernel's pass runs inline
 MIN_BATCH = 64  # smaller batches run whole (BLAS on its own threads): at 32 that was faster (benchmarks/results)
 CHUNK_BYTES = 1 << 20  # input bytes per chunk
 ELEMENTWISE_BYTES = 4 << 20  # an elementwise layer runs in chunks from this much input on
@@ -259,9 +260,12 @@ def _engaged(layer, x) -> bool:
     """Chunks pay for a per-sample layer on a batch of at least MIN_BATCH NumPy samples inside a threads() block;
     for an elementwise one (a single pass over memory, plus a copy of each chunk) only from ELEMENTWISE_BYTES of
     input (benchmarks/results/fast_policy.md)."""
-    return (_depth > 0 and getattr(layer, "per_sample", False) and type(x) is np.ndarray and x.ndim >= 1
-            and x.shape[0] >= MIN_BATCH and num_threads() > 1
-            and (not getattr(layer, "elementwise", False) or x.nbytes >= ELEMENTWISE_BYTES))
+    if not (_depth > 0 and getattr(layer, "per_sample", False) and type(x) is np.ndarray and x.ndim >= 1
+            and x.shape[0] >= MIN_BATCH and num_threads() > 1):
+        return False
+    if getattr(layer, "elementwise", False):
+        return x.nbytes >= ELEMENTWISE_BYTES
+    return bool(layer._params) or not x.flags.c_contiguous  # Flatten, Reshape: of C-ordered memory, a free view
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -346,8 +350,12 @@ def _batchnorm_engaged(layer, a) -> bool:
     return isinstance(layer, _BatchNorm)
 
 
-def _row_blocks(m: int) -> list[list[int]]:
-    return [[i] for i in range(min(num_threads(), m))]
+def _row_blocks(X) -> tuple[list[list[int]], list[slice]]:
+    """One block of rows per thread, or one block on the calling thread below SMALL_WORK elements (handing a pass
+    to another thread costs more than it saves there)."""
+    m = X.shape[0]
+    parts = min(num_threads(), m) if X.size >= SMALL_WORK else 1
+    return [[i] for i in range(parts)], even_slices(m, parts)
 
 
 def _column_sums(rows_of, m: int, blocks, slices):
@@ -370,7 +378,7 @@ def _batchnorm_forward(layer, x, train: bool):
     m = X.shape[0]
     if train and m < 2:
         return reference.forward(layer, x, train)  # the layer's own error
-    blocks, slices = _row_blocks(m), even_slices(m, min(num_threads(), m))
+    blocks, slices = _row_blocks(X)
     Y = np.empty_like(X)
     if train:
         mu = _column_sums(lambda s: np.ones(s.stop - s.start, X.dtype) @ X[s], m, blocks, slices) / m
@@ -403,7 +411,7 @@ def _batchnorm_backward(layer, dy, param_grads: bool, input_grad: bool):
     b = -(k / sigma) <dy x_hat>, c = -k <dy> - b mu."""
     DY, X, mu, inv_std = layer._rows(dy), layer._x, layer._mu, layer._inv_std
     m = DY.shape[0]
-    blocks, slices = _row_blocks(m), even_slices(m, min(num_threads(), m))
+    blocks, slices = _row_blocks(DY)
     sums = _column_sums(lambda s: np.stack([np.ones(s.stop - s.start, DY.dtype) @ DY[s],
                                             np.einsum("mc,mc->c", DY[s], X[s])]), m, blocks, slices)
     sum_dy, sum_dy_x_hat = sums[0], (sums[1] - mu * sums[0]) * inv_std
@@ -446,9 +454,10 @@ _calls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # layer -> _Ker
 class _KernelCall:
     """One call of a kernel here: its chunks, which thread runs each, and the weight matrix W_m it used."""
 
-    def __init__(self, n: int, nbytes: int, budget: int, w_m=None):
-        threads = num_threads()
-        self.slices = chunk_slices(n, nbytes, threads, budget)
+    def __init__(self, n: int, nbytes: int, budget: int, w_m=None, work: int | None = None):
+        """``work``: elements (or multiply-adds) of the call; below SMALL_WORK it runs as one chunk, inline."""
+        threads = num_threads() if work is None or work >= SMALL_WORK else 1
+        self.slices = chunk_slices(n, nbytes, threads, budget) if threads > 1 else [slice(0, n)]
         cuts = even_slices(len(self.slices), min(threads, len(self.slices)))
         self.groups = [list(range(len(self.slices)))[c] for c in cuts]
         self.group_of = {i: g for g, group in enumerate(self.groups) for i in group}
@@ -651,7 +660,7 @@ def _conv_transpose2d_backward(layer, dy, param_grads: bool, input_grad: bool):
 # benchmarks/results/fast_policy.md).
 def _dense_forward(layer, x):
     n = x.shape[0]
-    call = _KernelCall(n, x.nbytes, CHUNK_BYTES)
+    call = _KernelCall(n, x.nbytes, CHUNK_BYTES, work=x.size * layer.out_features)
     layer._x, _calls[layer] = x, call
     w, bias = layer._params["weight"], layer._params.get("bias")
     y = np.empty((n, layer.out_features), dtype=x.dtype)

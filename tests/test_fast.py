@@ -33,6 +33,7 @@ def three_threads(monkeypatch):
     """Three threads, any batch size, chunks of CHUNK_BYTES (set per test); restored afterwards."""
     previous = fast.num_threads()
     monkeypatch.setattr(fast, "MIN_BATCH", 1)
+    monkeypatch.setattr(fast, "SMALL_WORK", 0)
     fast.set_num_threads(3)
     yield
     fast.set_num_threads(previous)
@@ -128,7 +129,10 @@ def test_other_per_sample_layers_in_chunks_equal_the_whole_batch(three_threads, 
         "dense": (nn.Dense(5, 3), (n, 5)), "dense to one": (nn.Dense(5, 1), (n, 5)), "flatten": (nn.Flatten(), (n, 2, 3, 2)), "reshape": (nn.Reshape(3, 4), (n, 12)),
     }[kind]
     _randomize(layer, rng)
-    _agree(layer, rng.standard_normal(shape), rng, monkeypatch, chunk_bytes)
+    x = rng.standard_normal(shape)
+    if kind in ("flatten", "reshape"):  # of C-ordered memory these are free views and run whole: give them a copy
+        x = rng.standard_normal(shape + (2,))[..., 0]  # every other number: never contiguous
+    _agree(layer, x, rng, monkeypatch, chunk_bytes)
 
 
 @SETTINGS
@@ -180,11 +184,11 @@ def test_chunks_really_split_the_batch_and_run_on_the_threads(three_threads, mon
     monkeypatch.setattr(nn.Reshape, "_forward", spy)
     layer = nn.Reshape(2, 2)
     with fast.threads():
-        layer.forward(np.ones((6, 4)))
+        layer.forward(np.ones((6, 4), order="F"))
     assert sorted(size for size, _ in seen) == [1] * 6
     assert len({thread for _, thread in seen}) >= 2  # the calling thread and at least one worker
     seen.clear()
-    layer.forward(np.ones((6, 4)))  # outside a threads() block: the reference, once, on the whole batch
+    layer.forward(np.ones((6, 4), order="F"))  # outside a threads() block: the reference, once, on the whole batch
     assert [size for size, _ in seen] == [6]
 
 
@@ -257,7 +261,7 @@ def test_four_dimensional_outputs_are_assembled_channels_last(three_threads, mon
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
     monkeypatch.setattr(fast, "COLS_BYTES", 1)
     with fast.threads():
-        y = nn.Reshape(3, 5, 6).forward(np.random.default_rng(4).standard_normal((4, 90)))
+        y = nn.Reshape(3, 5, 6).forward(np.random.default_rng(4).standard_normal((4, 180))[:, ::2])
     assert y.shape == (4, 3, 5, 6) and y.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
@@ -275,7 +279,7 @@ def test_an_error_in_a_worker_reaches_the_caller_after_every_worker_finished(thr
         return y
 
     monkeypatch.setattr(nn.Flatten, "_forward", fails_on_one_chunk)
-    x = np.arange(6.0).reshape(6, 1, 1)
+    x = np.asfortranarray(np.arange(6.0).reshape(6, 1, 1) + np.zeros((6, 1, 2)))
     with pytest.raises(ValueError, match="planted"), fast.threads():
         nn.Flatten().forward(x)
     assert len(finished) == 5
@@ -335,6 +339,14 @@ def test_a_threads_block_for_a_small_batch_holds_nothing(three_threads, monkeypa
     assert layer not in fast._calls and layer not in fast._splits
     with fast.threads(64):
         assert fast.blas_threads() == 1
+
+
+def test_a_reshape_of_c_ordered_memory_runs_whole_as_a_view(three_threads):
+    x = np.random.default_rng(6).standard_normal((8, 12))
+    layer = nn.Reshape(3, 4)
+    with fast.threads():
+        y = layer.forward(x)
+    assert layer not in fast._splits and np.shares_memory(x, y)
 
 
 def test_small_batches_run_whole():

@@ -78,6 +78,7 @@ def _threads(request, monkeypatch):
         pytest.skip("threadpoolctl finds no BLAS here to hold at one thread: minigan runs no threads of its own")
     previous = fast.num_threads()
     monkeypatch.setattr(fast, "MIN_BATCH", 1)
+    monkeypatch.setattr(fast, "SMALL_WORK", 0)
     monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
     fast.set_num_threads(3)
     try:

@@ -17,7 +17,7 @@ W_m serves both layers.
 from __future__ import annotations
 
 from minigan import backend, init
-from minigan.nn.im2col import col2im, im2col, images_to_rows, output_size, rows_to_images
+from minigan.nn.im2col import col2im, im2col, images_to_rows, rows_to_images
 from minigan.nn.module import Module
 
 
