@@ -43,3 +43,12 @@ def test_wgan_gp_cost_times_all_four_iterations():
     # the penalty adds a backward pass and a tangent sweep to every critic step: it must cost something
     assert result["gp_over_wgan"]["minigan"] > 1 and result["gp_over_wgan"]["torch"] > 1
     assert "| minigan |" in _script("wgan_gp_cost").markdown(result)
+
+
+def test_compare_commits_times_an_old_checkout_beside_this_one():
+    """The checkout itself as the 'old' one: both packages import side by side and all three steps are timed."""
+    pytest.importorskip("torch")
+    result = _script("compare_commits").compare(ROOT, batch=4, rounds=1)
+    assert result["old_ms"] > 0 and result["new_ms"] > 0 and result["torch_ms"] > 0
+    assert "minigan_old.lab.bench" in sys.modules and sys.modules["minigan_old.lab.bench"].__file__ != \
+        sys.modules["minigan.lab.bench"].__file__
