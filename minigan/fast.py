@@ -203,12 +203,17 @@ def chunk_slices(n: int, nbytes: int, threads: int, budget: int | None = None) -
     return even_slices(n, min(n, -(-count // threads) * threads))
 
 
+def thread_groups(count: int, threads: int) -> list[list[int]]:
+    """Chunk indices 0..count-1 in contiguous groups, one per thread (fewer when there are fewer chunks)."""
+    return [list(range(count))[s] for s in even_slices(count, min(threads, count))]
+
+
 class _Split:
     """How one forward call was cut: the chunks, which thread runs which, and a replica of the layer per chunk."""
 
-    def __init__(self, layer, n: int, slices: list[slice], threads: int, replicas: list):
+    def __init__(self, n: int, slices: list[slice], threads: int, replicas: list):
         self.n, self.slices = n, slices
-        self.groups = [list(range(len(slices)))[s] for s in even_slices(len(slices), min(threads, len(slices)))]
+        self.groups = thread_groups(len(slices), threads)
         self.replicas = replicas
 
     def give_gradient_buffers(self, layer):
@@ -285,7 +290,7 @@ def forward(layer, x, train: bool):
         return kernels[0](layer, x)
     threads, n = num_threads(), x.shape[0]
     slices = chunk_slices(n, x.nbytes, threads)
-    split = _Split(layer, n, slices, threads, _replicas(layer, len(slices)))
+    split = _Split(n, slices, threads, _replicas(layer, len(slices)))
     _splits[layer] = split
     layer._clear_cache()  # the layer's own cache would be stale: the replicas hold this call's
     out = _Output(n)
@@ -328,8 +333,9 @@ def backward(layer, dy, param_grads: bool, input_grad: bool):
 
 def jvp(layer, g, t):
     """J t at the cached input, and the gradient penalty's weight gradient g (x) t; as its forward ran."""
-    if layer in _calls and _kernels(layer)[2] is not None:
-        return _kernels(layer)[2](layer, g, t)
+    kernels = _kernels(layer) if layer in _calls else None
+    if kernels is not None and kernels[2] is not None:
+        return kernels[2](layer, g, t)
     if layer not in _splits:
         return reference.jvp(layer, g, t)
     return _per_chunk(layer, "jvp", g, t, True, True)
@@ -358,7 +364,7 @@ def _row_blocks(X) -> tuple[list[list[int]], list[slice]]:
     return [[i] for i in range(parts)], even_slices(m, parts)
 
 
-def _column_sums(rows_of, m: int, blocks, slices):
+def _column_sums(rows_of, blocks, slices):
     """sum over blocks of rows_of(block slice) summed over its rows, added in block order."""
     parts = [None] * len(slices)
 
@@ -372,6 +378,11 @@ def _column_sums(rows_of, m: int, blocks, slices):
     return total
 
 
+def _ones_times(A, blocks, slices):
+    """1^T A: A's column sums, as products with a vector of ones over its blocks of rows."""
+    return _column_sums(lambda s: np.ones(s.stop - s.start, A.dtype) @ A[s], blocks, slices)
+
+
 def _batchnorm_forward(layer, x, train: bool):
     """y = x scale + shift, scale = gamma / sigma, shift = beta - mu scale: x_hat is never formed."""
     X = layer._rows(x)  # (M, C)
@@ -381,13 +392,13 @@ def _batchnorm_forward(layer, x, train: bool):
     blocks, slices = _row_blocks(X)
     Y = np.empty_like(X)
     if train:
-        mu = _column_sums(lambda s: np.ones(s.stop - s.start, X.dtype) @ X[s], m, blocks, slices) / m
+        mu = _ones_times(X, blocks, slices) / m
 
         def center(s):  # Y <- X - mu; returns this block's sum of squares
             np.subtract(X[s], mu, out=Y[s])
             return np.einsum("mc,mc->c", Y[s], Y[s])
 
-        var = _column_sums(center, m, blocks, slices) / m
+        var = _column_sums(center, blocks, slices) / m
         layer._update_running_statistics(mu, var, m)
     else:
         mu, var = layer._buffers["running_mean"], layer._buffers["running_var"]
@@ -413,7 +424,7 @@ def _batchnorm_backward(layer, dy, param_grads: bool, input_grad: bool):
     m = DY.shape[0]
     blocks, slices = _row_blocks(DY)
     sums = _column_sums(lambda s: np.stack([np.ones(s.stop - s.start, DY.dtype) @ DY[s],
-                                            np.einsum("mc,mc->c", DY[s], X[s])]), m, blocks, slices)
+                                            np.einsum("mc,mc->c", DY[s], X[s])]), blocks, slices)
     sum_dy, sum_dy_x_hat = sums[0], (sums[1] - mu * sums[0]) * inv_std
     if layer.affine and param_grads:
         layer._grads["weight"] += sum_dy_x_hat
@@ -458,8 +469,7 @@ class _KernelCall:
         """``work``: elements (or multiply-adds) of the call; below SMALL_WORK it runs as one chunk, inline."""
         threads = num_threads() if work is None or work >= SMALL_WORK else 1
         self.slices = chunk_slices(n, nbytes, threads, budget) if threads > 1 else [slice(0, n)]
-        cuts = even_slices(len(self.slices), min(threads, len(self.slices)))
-        self.groups = [list(range(len(self.slices)))[c] for c in cuts]
+        self.groups = thread_groups(len(self.slices), threads)
         self.group_of = {i: g for g, group in enumerate(self.groups) for i in group}
         self.w_m = w_m
 
@@ -522,13 +532,9 @@ def _col2im(cols, x_shape, kernel, stride, padding, out_hw):
 
 
 def _bias_grad(layer, dy_rows):
-    """dL/db += 1^T dY_rows as products with ones over blocks of rows, added in block order."""
-    if "bias" not in layer._grads:
-        return
-    m = dy_rows.shape[0]
-    slices = even_slices(m, min(m, num_threads()))
-    layer._grads["bias"] += _column_sums(lambda s: np.ones(s.stop - s.start, dy_rows.dtype) @ dy_rows[s], m,
-                                         [[i] for i in range(len(slices))], slices)
+    """dL/db += 1^T dY_rows, over blocks of rows on the threads."""
+    if "bias" in layer._grads:
+        layer._grads["bias"] += _ones_times(dy_rows, *_row_blocks(dy_rows))
 
 
 def _conv2d_forward(layer, x):

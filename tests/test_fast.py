@@ -39,6 +39,13 @@ def three_threads(monkeypatch):
     fast.set_num_threads(previous)
 
 
+@pytest.fixture
+def one_sample_chunks(monkeypatch):
+    """Every chunk (of input, and of im2col's matrix) down to one sample."""
+    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "COLS_BYTES", 1)
+
+
 @pytest.fixture(autouse=True)
 def _float64():
     backend.set_default_dtype(np.float64)
@@ -170,10 +177,8 @@ def test_the_canonical_dcgan_in_chunks_equals_the_whole_batch(three_threads, mon
         _agree(net, rng.standard_normal(shape), rng, monkeypatch, fast.CHUNK_BYTES)
 
 
-def test_chunks_really_split_the_batch_and_run_on_the_threads(three_threads, monkeypatch):
+def test_chunks_really_split_the_batch_and_run_on_the_threads(three_threads, one_sample_chunks, monkeypatch):
     """The chunked path is not a relabelled whole-batch call: replicas see slices, and more than one thread works."""
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     seen = []
     real = nn.Reshape._forward
 
@@ -192,11 +197,9 @@ def test_chunks_really_split_the_batch_and_run_on_the_threads(three_threads, mon
     assert [size for size, _ in seen] == [6]
 
 
-def test_backward_follows_the_way_forward_ran(three_threads, monkeypatch):
+def test_backward_follows_the_way_forward_ran(three_threads, one_sample_chunks, monkeypatch):
     """A forward in chunks is followed by a backward in the same chunks even after the block closed, and a whole
     forward by a whole backward even inside a block."""
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     rng = np.random.default_rng(1)
     layer = nn.Conv2d(2, 3, 3, padding=1)
     x, dy = rng.standard_normal((5, 2, 4, 4)), rng.standard_normal((5, 3, 4, 4))
@@ -215,10 +218,8 @@ def test_backward_follows_the_way_forward_ran(three_threads, monkeypatch):
     np.testing.assert_allclose(dx, expected[1], rtol=1e-12, atol=1e-12)
 
 
-def test_gradient_penalty_in_chunks_equals_the_whole_batch(three_threads, monkeypatch):
+def test_gradient_penalty_in_chunks_equals_the_whole_batch(three_threads, one_sample_chunks, monkeypatch):
     """The tangent sweep (fast.jvp) runs on the replicas of the critic's forward, with their own masks."""
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     rng = np.random.default_rng(2)
     critic = nn.Sequential(nn.Conv2d(1, 4, 3, 2, 1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Dense(4 * 3 * 3, 5),
                            nn.ReLU(), nn.Dense(5, 1))
@@ -241,10 +242,9 @@ def test_gradient_penalty_in_chunks_equals_the_whole_batch(three_threads, monkey
         np.testing.assert_allclose(g1[name], g0[name], rtol=1e-11, atol=1e-12, err_msg=name)
 
 
-def test_the_result_depends_on_the_thread_count_not_on_the_scheduling(three_threads, monkeypatch):
+def test_the_result_depends_on_the_thread_count_not_on_the_scheduling(three_threads, one_sample_chunks,
+                                                                      monkeypatch):
     """Gradient buffers are added in thread order: ten runs give bit-identical gradients."""
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "COLS_BYTES", 1)
     backend.set_default_dtype(np.float32)
     rng = np.random.default_rng(3)
     layer = nn.Conv2d(3, 8, 4, 2, 1)
@@ -257,17 +257,14 @@ def test_the_result_depends_on_the_thread_count_not_on_the_scheduling(three_thre
             np.testing.assert_array_equal(again[2][name], first[2][name])
 
 
-def test_four_dimensional_outputs_are_assembled_channels_last(three_threads, monkeypatch):
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "COLS_BYTES", 1)
+def test_four_dimensional_outputs_are_assembled_channels_last(three_threads, one_sample_chunks, monkeypatch):
     with fast.threads():
         y = nn.Reshape(3, 5, 6).forward(np.random.default_rng(4).standard_normal((4, 180))[:, ::2])
     assert y.shape == (4, 3, 5, 6) and y.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def test_an_error_in_a_worker_reaches_the_caller_after_every_worker_finished(three_threads, monkeypatch):
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "COLS_BYTES", 1)
+def test_an_error_in_a_worker_reaches_the_caller_after_every_worker_finished(three_threads, one_sample_chunks,
+                                                                             monkeypatch):
     finished = []
     real = nn.Flatten._forward
 
