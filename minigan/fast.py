@@ -41,6 +41,7 @@ BatchNorms and activations then passes along arrays that need no reordering copy
     forward(layer, x, train)                           as minigan.reference.forward
     backward(layer, dy, param_grads, input_grad)       as minigan.reference.backward
     jvp(layer, g, t)                                   as minigan.reference.jvp
+    update(rule, p, g, *slots)                         an optimizer's rule(p, g, *slots), in parts on the threads
     num_threads(), set_num_threads(n)                  MINIGAN_THREADS if set, else as many as NumPy's BLAS has
 
 tests/test_fast.py checks every path here against minigan.reference over random shapes, strides and paddings;
@@ -187,6 +188,26 @@ def _run(fn, groups: list[list[int]]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# optimizers
+# ---------------------------------------------------------------------------------------------------------------
+UPDATE_ELEMENTS = 1 << 17  # a parameter of at least this many elements is updated in parts, one per thread
+
+
+def update(rule, p, g, *slots) -> None:
+    """rule(p, g, *slots): an optimizer's elementwise update of one parameter in place. Inside a threads() block, a
+    NumPy parameter of at least UPDATE_ELEMENTS elements is cut into one contiguous part per thread (the rule runs
+    on each part's flat views: elementwise, so the parts do not interact); else the rule runs on the whole arrays."""
+    arrays = (p, g, *slots)
+    if (_depth == 0 or type(p) is not np.ndarray or p.size < UPDATE_ELEMENTS or num_threads() == 1
+            or not all(type(a) is np.ndarray and a.flags.c_contiguous and a.shape == p.shape for a in arrays)):
+        rule(p, g, *slots)
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    parts = even_slices(p.size, num_threads())
+    _run(lambda i: rule(*(a[parts[i]] for a in flat)), [[i] for i in range(len(parts))])
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # chunks and replicas
 # ---------------------------------------------------------------------------------------------------------------
 def even_slices(n: int, parts: int) -> list[slice]:
@@ -269,7 +290,7 @@ def _engaged(layer, x) -> bool:
             and x.shape[0] >= MIN_BATCH and num_threads() > 1):
         return False
     if getattr(layer, "elementwise", False):
-        return x.nbytes >= ELEMENTWISE_BYTES
+        return x.nbytes >= ELEMENTWISE_BYTES or _kernels(layer) is not None
     return bool(layer._params) or not x.flags.c_contiguous  # Flatten, Reshape: of C-ordered memory, a free view
 
 
@@ -490,7 +511,13 @@ def _kernels(layer):
     from minigan.nn.conv import Conv2d, ConvTranspose2d
     from minigan.nn.dense import Dense
 
+    from minigan.nn.activations import LeakyReLU, ReLU
+
     kind = type(layer)
+    if kind is ReLU:
+        return _relu_forward, _times_cache, _times_cache_jvp
+    if kind is LeakyReLU:
+        return _leaky_relu_forward, _times_cache, _times_cache_jvp
     if kind is Dense:
         return _dense_forward, _dense_backward, _dense_jvp
     if kind is Conv2d:
@@ -716,3 +743,63 @@ def _dense_jvp(layer, g, t):
 
     layer._grads["weight"] += call.run_summing(chunk, w.shape, t.dtype, True)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ReLU and LeakyReLU: their passes written in place, block by block
+# ---------------------------------------------------------------------------------------------------------------
+# The layers' own code allocates its output and its cache; run on replicas, each chunk's output would then be
+# copied into the batch's output, a further pass over memory. Here the same ufuncs write into the batch's arrays
+# directly, one block of samples per thread (inline below SMALL_WORK elements). The cache left on the layer is the
+# layer's own (ReLU: [x > 0] as booleans; LeakyReLU: f'(x)), so either path's backward may follow either forward.
+class _Blocks:
+    """One call of an elementwise kernel: its blocks of samples (one per thread, or one inline)."""
+
+    def __init__(self, a):
+        self.groups, self.slices = _row_blocks(a)
+
+    def run(self, fn):
+        _run(lambda i: fn(self.slices[i]), self.groups)
+
+
+def _relu_forward(layer, x):
+    """y = max(x, 0), cache [x > 0]."""
+    y, positive = np.empty_like(x), np.empty_like(x, dtype=bool)
+    blocks = _calls[layer] = _Blocks(x)
+
+    def block(s):
+        np.greater(x[s], 0, out=positive[s])
+        np.maximum(x[s], 0, out=y[s])
+
+    blocks.run(block)
+    layer._cache = positive
+    return y
+
+
+def _leaky_relu_forward(layer, x):
+    """y = f'(x) x, cache f'(x) = a + (1 - a) [x > 0]."""
+    a = layer.negative_slope
+    y, fprime = np.empty_like(x), np.empty_like(x)
+    blocks = _calls[layer] = _Blocks(x)
+
+    def block(s):
+        np.greater(x[s], 0, out=fprime[s])
+        fprime[s] *= 1 - a
+        fprime[s] += a
+        np.multiply(x[s], fprime[s], out=y[s])
+
+    blocks.run(block)
+    layer._cache = fprime
+    return y
+
+
+def _times_cache(layer, dy, param_grads: bool, input_grad: bool):
+    """dx = dy f'(x), f'(x) the cache (both layers' backward)."""
+    dx = np.empty_like(dy)
+    _calls[layer].run(lambda s: np.multiply(dy[s], layer._cache[s], out=dx[s]))
+    return dx
+
+
+def _times_cache_jvp(layer, g, t):
+    """J t = t f'(x) (both layers are piecewise linear)."""
+    return _times_cache(layer, t, False, True)

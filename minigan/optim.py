@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from minigan import backend
+from minigan import backend, fast
 
 
 class Optimizer:
@@ -49,6 +49,8 @@ class Optimizer:
         slots[name] = slot
         return slot
 
+    SLOTS: tuple[str, ...] = ()  # the kinds of state array each parameter has (Adam: its two moments)
+
     def step(self) -> None:
         """One update of every parameter from its current gradient."""
         self.t += 1
@@ -56,7 +58,12 @@ class Optimizer:
         for name, p in self.model.params.items():
             self._update(name, p, grads[name])
 
-    def _update(self, name, p, g):  # pragma: no cover - abstract
+    def _update(self, name, p, g):
+        """The update rule on the parameter, its gradient and its state slots, in place. ``minigan.fast.update``
+        runs it, which may cut a large parameter into parts, one per thread (the rule is elementwise)."""
+        fast.update(self._rule, p, g, *(self._slot(kind, name, p) for kind in self.SLOTS))
+
+    def _rule(self, p, g, *slots):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def hyperparameters(self) -> dict:
@@ -119,13 +126,16 @@ class SGD(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "momentum": self.momentum}
 
-    def _update(self, name, p, g):
-        if self.momentum == 0.0:
+    @property
+    def SLOTS(self):
+        return ("momentum_buffer",) if self.momentum else ()
+
+    def _rule(self, p, g, v=None):
+        if v is None:  # no momentum
             p -= self.lr * g
             return
-        v = self._slot("momentum_buffer", name, p)
         v *= self.momentum
-        v += g
+        v += g  # v <- mu v + g
         p -= self.lr * v
 
 
@@ -144,12 +154,12 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
 
-    def _update(self, name, p, g):
+    SLOTS = ("exp_avg", "exp_avg_sq")
+
+    def _rule(self, p, g, m, v):
         """The update rule of the module docstring, in place. The bias corrections are folded into two scalars:
         lr m_hat / (sqrt(v_hat) + eps) = (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
         xp, (b1, b2) = backend.array_module(p), self.betas
-        m = self._slot("exp_avg", name, p)
-        v = self._slot("exp_avg_sq", name, p)
         m *= b1
         m += (1 - b1) * g  # m <- b1 m + (1 - b1) g
         v *= b2
@@ -177,8 +187,9 @@ class RMSProp(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps}
 
-    def _update(self, name, p, g):
-        v = self._slot("square_avg", name, p)
+    SLOTS = ("square_avg",)
+
+    def _rule(self, p, g, v):
         v *= self.alpha
         v += (1 - self.alpha) * (g * g)
         p -= self.lr * g / (backend.array_module(v).sqrt(v) + self.eps)

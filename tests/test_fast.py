@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minigan import backend, fast, nn, reference
+from minigan import backend, fast, nn, optim, reference
 from minigan.gradient_penalty import gradient_penalty
 from minigan.models import dcgan_mnist_discriminator, dcgan_mnist_generator
 
@@ -177,6 +177,42 @@ def test_the_canonical_dcgan_in_chunks_equals_the_whole_batch(three_threads, mon
         _agree(net, rng.standard_normal(shape), rng, monkeypatch, fast.CHUNK_BYTES)
 
 
+@pytest.mark.parametrize("make", [lambda m: optim.Adam(m, lr=1e-2, betas=(0.5, 0.999)),
+                                  lambda m: optim.SGD(m, lr=1e-2, momentum=0.9), lambda m: optim.SGD(m, lr=1e-2),
+                                  lambda m: optim.RMSProp(m, lr=1e-2)], ids=["adam", "sgd-momentum", "sgd", "rmsprop"])
+def test_optimizer_updates_in_parts_equal_the_whole(three_threads, monkeypatch, make):
+    """Three steps of an optimizer with every parameter cut into one part per thread, against the same steps whole;
+    a spy on the rule shows that the parts were parts, and that workers ran some."""
+    monkeypatch.setattr(fast, "UPDATE_ELEMENTS", 1)
+    rng = np.random.default_rng(1)
+    nets = [nn.Sequential(nn.Dense(7, 5), nn.Conv2d(2, 3, 3)) for _ in range(2)]
+    for p, q in zip(nets[0].params.values(), nets[1].params.values(), strict=True):
+        p[...] = q[...] = rng.standard_normal(p.shape)
+    opts = [make(net) for net in nets]
+    seen = []
+    real = type(opts[1])._rule
+
+    def spy(self, p, g, *slots):
+        seen.append((p.size, threading.get_ident()))
+        return real(self, p, g, *slots)
+
+    for _ in range(3):
+        grads = [rng.standard_normal(g.shape) for g in nets[0].grads.values()]
+        for net in nets:
+            for g, new in zip(net.grads.values(), grads, strict=True):
+                g[...] = new
+        opts[0].step()
+        monkeypatch.setattr(type(opts[1]), "_rule", spy)
+        with fast.threads():
+            opts[1].step()
+        monkeypatch.setattr(type(opts[1]), "_rule", real)
+    for k, p in nets[0].params.items():
+        np.testing.assert_array_equal(nets[1].params[k], p, err_msg=k)  # elementwise: equal to the last bit
+    sizes = {p.size for p in nets[1].params.values()}
+    assert max(size for size, _ in seen) < max(sizes)  # parts, not whole parameters
+    assert len({thread for _, thread in seen}) >= 2
+
+
 def test_chunks_really_split_the_batch_and_run_on_the_threads(three_threads, one_sample_chunks, monkeypatch):
     """The chunked path is not a relabelled whole-batch call: replicas see slices, and more than one thread works."""
     seen = []
@@ -311,8 +347,24 @@ def test_one_thread_runs_everything_as_the_reference(monkeypatch):
         fast.set_num_threads(previous)
 
 
-@pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(0.2), nn.Tanh(), nn.Sigmoid(), nn.BatchNorm1d(8),
-                                   nn.Dropout(0.5)], ids=repr)
+@pytest.mark.parametrize("layer", [nn.ReLU(), nn.LeakyReLU(0.2)], ids=repr)
+def test_relu_and_leaky_relu_run_their_kernels_at_every_size(three_threads, monkeypatch, layer):
+    """Their kernels write in place (no chunk outputs to copy), so they are used below ELEMENTWISE_BYTES too; the
+    cache they leave is the layer's own, so the layer's backward may follow."""
+    monkeypatch.setattr(fast, "ELEMENTWISE_BYTES", 1 << 40)
+    x = np.random.default_rng(0).standard_normal((6, 5))
+    with fast.threads():
+        y = layer.forward(x)
+        assert layer in fast._calls and layer not in fast._splits
+        assert len(fast._calls[layer].slices) == 3  # one block per thread
+    reference_layer = type(layer)(*([layer.negative_slope] if isinstance(layer, nn.LeakyReLU) else []))
+    np.testing.assert_array_equal(y, reference_layer.forward(x))
+    np.testing.assert_array_equal(layer._cache, reference_layer._cache)
+    dy = np.random.default_rng(1).standard_normal(x.shape)
+    np.testing.assert_array_equal(reference.backward(layer, dy, True, True), reference_layer.backward(dy))
+
+
+@pytest.mark.parametrize("layer", [nn.Tanh(), nn.Sigmoid(), nn.BatchNorm1d(8), nn.Dropout(0.5)], ids=repr)
 def test_elementwise_and_sample_mixing_layers_never_run_in_chunks(three_threads, monkeypatch, layer):
     """Activations below ELEMENTWISE_BYTES are one pass over memory (threads make it no faster); BatchNorm mixes
     samples; Dropout draws from one random stream."""
