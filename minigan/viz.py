@@ -91,3 +91,21 @@ def loss_curves(history, keys=None, path=None, title: str = ""):
         fig.savefig(path, dpi=120)
         plt.close(fig)
     return fig
+
+
+def side_by_side(panels, nrow: int | None = None, title: str = "", path=None, size: float = 4.5):
+    """Image grids next to each other, one per (caption, images) pair of ``panels``: e.g. what a short run drew
+    beside what the shipped, fully trained generator draws (:mod:`minigan.pretrained`). Captions are wrapped."""
+    panels = list(panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size + 0.6), squeeze=False)
+    for ax, (caption, images) in zip(axes[0], panels, strict=True):
+        ax.imshow(image_grid(images, nrow=nrow), cmap="gray")
+        ax.set_title(textwrap.fill(caption, 48), fontsize=9)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig

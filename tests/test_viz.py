@@ -71,3 +71,13 @@ def test_long_scatter_title_wraps_inside_the_figure():
     box = fig.axes[0].title.get_window_extent()
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width  # nothing cut off at the figure's edges
     plt.close(fig)
+
+
+def test_side_by_side_shows_each_grid_under_its_caption(tmp_path):
+    left, right = np.full((4, 1, 3, 3), -1.0), np.full((4, 1, 3, 3), 1.0)
+    fig = viz.side_by_side([("this run", left), ("shipped, trained for 30 epochs", right)], nrow=2)
+    assert [ax.get_title() for ax in fig.axes] == ["this run", "shipped, trained for 30 epochs"]
+    assert fig.axes[0].images[0].get_array().max() == 0 and fig.axes[1].images[0].get_array().max() == 255
+    plt.close(fig)
+    viz.side_by_side([("a", left)], path=tmp_path / "p.png")
+    assert plt.imread(tmp_path / "p.png").shape[0] > 0

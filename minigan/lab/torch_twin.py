@@ -29,70 +29,31 @@ The layers it knows, and their twins:
 Any other layer (or a subclass of one of these, which may compute something else) is refused with a
 :class:`TypeError` that names it and its place in the network, rather than twinned by guess.
 
+The mapping itself lives in :mod:`minigan.export` (:func:`minigan.export.torch_layers`), which ``minigan export``
+uses to write a checkpoint's generator as a PyTorch state dict and the Python file of its ``nn.Sequential``: the
+twin here and the exported network are one mapping, not two. The core cannot import the lab, so the lab imports it.
+
 torch is imported inside the functions here: minigan never needs it, and importing this module does not import it.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from minigan import backend
+from minigan.export import KNOWN_LAYERS, build_torch, floating_dtype, load_state, to_torch, torch_layers
 
 __all__ = ["KNOWN_LAYERS", "load_into_twin", "torch_twin"]
 
-KNOWN_LAYERS = ("Dense", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh",
-                "Sigmoid", "Dropout", "Flatten", "Reshape", "Sequential")
-
-
-def _bias(layer) -> bool:
-    return "bias" in layer.params
+_floating_dtype = floating_dtype  # the names this module had before the mapping moved to minigan.export
 
 
 def _twin_layer(layer, tnn, where: str):
     """The torch module equal to one minigan module (a Sequential: recursively); ``where`` names it in errors."""
-    from minigan import nn
-
-    kind = type(layer)  # exact types: a subclass may compute something else, and is refused below
-    if kind is nn.Sequential:
-        return tnn.Sequential(*(_twin_layer(child, tnn, f"{where}[{i}]") for i, child in enumerate(layer)))
-    if kind is nn.Dense:
-        return tnn.Linear(layer.in_features, layer.out_features, bias=_bias(layer))
-    if kind is nn.Conv2d:
-        return tnn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                          padding=layer.padding, bias=_bias(layer))
-    if kind is nn.ConvTranspose2d:
-        return tnn.ConvTranspose2d(layer.in_channels, layer.out_channels, layer.kernel_size, stride=layer.stride,
-                                   padding=layer.padding, output_padding=layer.output_padding, bias=_bias(layer))
-    if kind in (nn.BatchNorm1d, nn.BatchNorm2d):
-        cls = tnn.BatchNorm1d if kind is nn.BatchNorm1d else tnn.BatchNorm2d
-        return cls(layer.num_features, eps=layer.eps, momentum=layer.momentum, affine=layer.affine)
-    if kind is nn.LeakyReLU:
-        return tnn.LeakyReLU(layer.negative_slope)
-    if kind is nn.Dropout:
-        return tnn.Dropout(layer.p)
-    if kind is nn.Reshape:  # (N, ...) -> (N, *shape), whatever the input's rank
-        return tnn.Sequential(tnn.Flatten(), tnn.Unflatten(1, tuple(layer.shape)))
-    plain = {nn.ReLU: tnn.ReLU, nn.Tanh: tnn.Tanh, nn.Sigmoid: tnn.Sigmoid, nn.Flatten: tnn.Flatten}
-    if kind in plain:
-        return plain[kind]()
-    raise TypeError(f"torch_twin: no torch twin for {where}, {layer!r} (a {kind.__module__}.{kind.__qualname__}); "
-                    f"the layers it knows: {', '.join(KNOWN_LAYERS)}")
-
-
-def _floating_dtype(net) -> np.dtype:
-    """The dtype of the network's first floating parameter or buffer; minigan's default dtype when it has none."""
-    for value in (*net.params.values(), *net.buffers.values()):
-        if np.issubdtype(value.dtype, np.floating):
-            return np.dtype(value.dtype)
-    return backend.default_dtype()
+    return build_torch(torch_layers(layer, where, who="torch_twin"), tnn)
 
 
 def load_into_twin(twin, net) -> None:
     """Copy ``net``'s parameters and buffers into ``twin`` by name (strict ``load_state_dict``: every name and shape
     must be PyTorch's). The values are cast to the twin's dtype and moved to its device."""
-    import torch
-
-    twin.load_state_dict({k: torch.from_numpy(np.array(backend.to_numpy(v))) for k, v in net.state_dict().items()})
+    load_state(twin, net)
 
 
 def torch_twin(net, device: str = "cpu", dtype=None, load: bool = True):
@@ -102,12 +63,4 @@ def torch_twin(net, device: str = "cpu", dtype=None, load: bool = True):
     or buffers, minigan's default dtype). ``load``: copy the network's
     weights and buffers into the twin (after the cast, so float64 weights arrive unrounded); with ``load=False``
     the twin keeps torch's own initialisation. Raises TypeError for a layer it does not know."""
-    import torch
-
-    twin = _twin_layer(net, torch.nn, type(net).__name__)
-    if dtype is None:
-        dtype = torch.float64 if _floating_dtype(net) == np.float64 else torch.float32
-    twin.to(device=device, dtype=dtype)
-    if load:
-        load_into_twin(twin, net)
-    return twin
+    return to_torch(net, device=device, dtype=dtype, load=load, train=True, who="torch_twin")

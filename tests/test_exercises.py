@@ -1,0 +1,312 @@
+"""The self-checking exercises (minigan/exercises.py) and the notebook's exercise and solution code.
+
+A checker is only worth something if it accepts a correct answer and rejects wrong ones, so each is run
+
+* on minigan's own layer and on the solution written in notebooks/01_layers_and_backprop.ipynb (the cells tagged
+  "exercise" and "solution", executed here): it must pass and return its errors;
+* on the notebook's stubs: NotImplementedError must come through unchanged (the notebook prints "not attempted
+  yet" on it);
+* on planted bugs, the mistakes learners make: each must raise AssertionError whose message names what is wrong.
+
+torch is left out (use_torch=False) except in one test, which is skipped without torch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigan import nn
+from minigan.exercises import (
+    check_backward,
+    check_dense_jvp,
+    check_leaky_relu_backward,
+    check_relu_backward,
+    check_sigmoid_backward,
+    check_tanh_backward,
+    relative_error,
+)
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_layers_and_backprop.ipynb"
+QUIET = {"verbose": False}
+NO_TORCH = {"verbose": False, "use_torch": False}
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    """The namespace after running the notebook's cells tagged "exercise" (stubs) and "solution", in order."""
+    namespace = {"np": np, "nn": nn}
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    tagged = [c for c in cells if {"exercise", "solution"} & set(c["metadata"].get("tags", []))]
+    assert len(tagged) == 4, "the notebook should tag three exercise cells and one solution cell"
+    for cell in tagged:
+        exec("".join(cell["source"]), namespace)  # noqa: S102 - the repository's own notebook
+    return namespace
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# correct answers pass
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("check, cls", [
+    (check_relu_backward, nn.ReLU),
+    (check_leaky_relu_backward, nn.LeakyReLU),
+    (check_tanh_backward, nn.Tanh),
+    (check_sigmoid_backward, nn.Sigmoid),
+    (check_dense_jvp, nn.Dense),
+], ids=["relu", "leaky_relu", "tanh", "sigmoid", "dense_jvp"])
+def test_minigans_own_layers_pass(check, cls):
+    errors = check(cls, **({} if check is check_dense_jvp else {"use_torch": False}), verbose=False)
+    assert errors and max(errors.values()) < 1e-6
+
+
+@pytest.mark.parametrize("check, name", [
+    (check_leaky_relu_backward, "LeakyReLUSolution"),
+    (check_sigmoid_backward, "SigmoidSolution"),
+    (check_dense_jvp, "DenseSolution"),
+])
+def test_the_notebooks_solutions_pass(notebook, check, name):
+    kw = QUIET if check is check_dense_jvp else NO_TORCH
+    assert max(check(notebook[name], **kw).values()) < 1e-6
+
+
+@pytest.mark.parametrize("check, name", [
+    (check_leaky_relu_backward, "MyLeakyReLU"),
+    (check_sigmoid_backward, "MySigmoid"),
+    (check_dense_jvp, "MyDense"),
+])
+def test_the_notebooks_stubs_are_not_attempted(notebook, check, name):
+    kw = QUIET if check is check_dense_jvp else NO_TORCH
+    with pytest.raises(NotImplementedError):
+        check(notebook[name], **kw)
+
+
+def test_the_generic_check_on_a_layer_with_parameters():
+    errors = check_backward(lambda: nn.Dense(4, 3), lambda: nn.Dense(4, 3), (5, 4), **NO_TORCH)
+    assert {"gradient of weight vs central differences", "gradient of bias vs minigan's Dense"} <= set(errors)
+
+
+def test_the_verdict_is_printed(capsys):
+    check_sigmoid_backward(nn.Sigmoid, use_torch=False)
+    out = capsys.readouterr().out
+    assert "gradient of input vs central differences" in out and out.rstrip().endswith("CORRECT")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# wrong answers fail, saying what is wrong
+# ---------------------------------------------------------------------------------------------------------------
+class _LeakyFromInput(nn.LeakyReLU):
+    """The notebook's exercise (a) setting: forward caches x in self._x."""
+
+    def _forward(self, x, train):
+        self._x = x
+        return np.where(x > 0, x, self.negative_slope * x)
+
+
+class LeakySlopeOnTheWrongSide(_LeakyFromInput):
+    def _backward(self, dy, param_grads, input_grad):
+        return dy * np.where(self._x > 0, self.negative_slope, 1.0)
+
+
+class LeakyHardCodedSlope(_LeakyFromInput):
+    def _backward(self, dy, param_grads, input_grad):
+        return dy * np.where(self._x > 0, 1.0, 0.01)  # PyTorch's default, not self.negative_slope
+
+
+class LeakyAsReLU(_LeakyFromInput):
+    def _backward(self, dy, param_grads, input_grad):
+        return dy * (self._x > 0)
+
+
+class LeakyOtherConventionAtZero(_LeakyFromInput):
+    def _backward(self, dy, param_grads, input_grad):
+        return dy * np.where(self._x >= 0, 1.0, self.negative_slope)  # right everywhere but at x = 0
+
+
+class LeakyInPlace(_LeakyFromInput):
+    def _backward(self, dy, param_grads, input_grad):
+        dy *= np.where(self._x > 0, 1.0, self.negative_slope)
+        return dy
+
+
+class LeakyWrongShape(_LeakyFromInput):
+    def _backward(self, dy, param_grads, input_grad):
+        return (dy * np.where(self._x > 0, 1.0, self.negative_slope)).sum(axis=0)
+
+
+class SigmoidFromTheInput(nn.Sigmoid):
+    def _forward(self, x, train):
+        self._x = x
+        return super()._forward(x, train)
+
+    def _backward(self, dy, param_grads, input_grad):
+        return dy * self._x * (1 - self._x)
+
+
+class SigmoidForgetsDy(nn.Sigmoid):
+    def _backward(self, dy, param_grads, input_grad):
+        y = self._cache
+        return y * (1 - y)
+
+
+class SigmoidWrongSign(nn.Sigmoid):
+    def _backward(self, dy, param_grads, input_grad):
+        y = self._cache
+        return dy * y * (y - 1)
+
+
+class TanhAsSigmoid(nn.Tanh):
+    def _backward(self, dy, param_grads, input_grad):
+        y = self._cache
+        return dy * y * (1 - y)
+
+
+class ReLUPassesEverything(nn.ReLU):
+    def _backward(self, dy, param_grads, input_grad):
+        return dy.copy()
+
+
+@pytest.mark.parametrize("check, cls, says", [
+    (check_leaky_relu_backward, LeakySlopeOnTheWrongSide, "gradient of input vs central differences"),
+    (check_leaky_relu_backward, LeakyHardCodedSlope, "gradient of input vs central differences"),
+    (check_leaky_relu_backward, LeakyAsReLU, "where the input is -"),
+    (check_leaky_relu_backward, LeakyOtherConventionAtZero, "exactly on a kink"),
+    (check_leaky_relu_backward, LeakyInPlace, "changed dy in place"),
+    (check_leaky_relu_backward, LeakyWrongShape, "the input's shape (4, 6)"),
+    (check_sigmoid_backward, SigmoidFromTheInput, "gradient of input vs central differences"),
+    (check_sigmoid_backward, SigmoidForgetsDy, "gradient of input vs minigan's Sigmoid"),
+    (check_sigmoid_backward, SigmoidWrongSign, "relative error 2.0e+00"),
+    (check_tanh_backward, TanhAsSigmoid, "gradient of input vs central differences"),
+    (check_relu_backward, ReLUPassesEverything, "gradient of input vs central differences"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_planted_backward_bugs_are_caught(check, cls, says):
+    with pytest.raises(AssertionError, match="backward is wrong") as info:
+        check(cls, **NO_TORCH)
+    assert says in str(info.value)
+    assert "OK" not in str(info.value)
+
+
+def test_the_convention_at_the_kink_is_invisible_to_central_differences():
+    """LeakyOtherConventionAtZero is right everywhere but at 0: only the comparison with minigan's layer, on an
+    input holding exact zeros, sees it (which is why the check makes that comparison)."""
+    with pytest.raises(AssertionError) as info:
+        check_leaky_relu_backward(LeakyOtherConventionAtZero, **NO_TORCH)
+    message = str(info.value)
+    assert "vs central differences" not in message and "vs minigan's LeakyReLU" in message
+
+
+class DenseBackwardNoBias(nn.Dense):
+    def _backward(self, dy, param_grads, input_grad):
+        if param_grads:
+            self._grads["weight"] += dy.T @ self._x
+        return dy @ self._params["weight"]
+
+
+def test_the_generic_check_names_the_wrong_parameter():
+    with pytest.raises(AssertionError) as info:
+        check_backward(lambda: DenseBackwardNoBias(4, 3), lambda: nn.Dense(4, 3), (5, 4), **NO_TORCH)
+    failures = str(info.value).splitlines()[1:]
+    assert failures and all("gradient of bias" in line for line in failures)
+
+
+# planted bugs in Dense._jvp: each is the reference formula with one slip
+class JvpAddsTheBias(nn.Dense):
+    def _jvp(self, g, t):
+        self._grads["weight"] += g.T @ t
+        return t @ self.params["weight"].T + self.params["bias"]
+
+
+class JvpTransposesW(nn.Dense):
+    def _jvp(self, g, t):
+        self._grads["weight"] += g.T @ t
+        return t @ self.params["weight"]
+
+
+class JvpWeightGradientTransposed(nn.Dense):
+    def _jvp(self, g, t):
+        self._grads["weight"] += t.T @ g
+        return t @ self.params["weight"].T
+
+
+class JvpForgetsTheWeightGradient(nn.Dense):
+    def _jvp(self, g, t):
+        return t @ self.params["weight"].T
+
+
+class JvpWeightGradientFromTheInput(nn.Dense):
+    def _jvp(self, g, t):
+        self._grads["weight"] += g.T @ self._x  # the cached input x, where the tangent t belongs
+        return t @ self.params["weight"].T
+
+
+class JvpGivesTheBiasAGradient(nn.Dense):
+    def _jvp(self, g, t):
+        self._grads["weight"] += g.T @ t
+        self._grads["bias"] += g.sum(axis=0)
+        return t @ self.params["weight"].T
+
+
+class JvpOverwrites(nn.Dense):
+    def _jvp(self, g, t):
+        self._grads["weight"][...] = g.T @ t
+        return t @ self.params["weight"].T
+
+
+@pytest.mark.parametrize("cls, size, says", [
+    (JvpAddsTheBias, (4, 3), "J t vs the forward pass's difference"),
+    (JvpTransposesW, (4, 3), "_jvp raised ValueError"),
+    (JvpTransposesW, (3, 3), "J t vs the forward pass's difference"),
+    (JvpWeightGradientTransposed, (3, 3), "weight gradient vs central differences"),
+    (JvpForgetsTheWeightGradient, (4, 3), "weight gradient vs central differences"),
+    (JvpWeightGradientFromTheInput, (4, 3), "weight gradient vs central differences"),
+    (JvpGivesTheBiasAGradient, (4, 3), "bias gradient vs central differences"),
+    (JvpOverwrites, (4, 3), "must ADD"),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_planted_jvp_bugs_are_caught(cls, size, says):
+    with pytest.raises(AssertionError, match="Dense _jvp is wrong") as info:
+        check_dense_jvp(cls, *size, **QUIET)
+    assert says in str(info.value)
+
+
+def test_a_wrong_jvp_gives_a_wrong_penalty_gradient():
+    """The end-to-end part: the WGAN-GP penalty gradient of a critic built from the learner's class."""
+    with pytest.raises(AssertionError) as info:
+        check_dense_jvp(JvpWeightGradientFromTheInput, **QUIET)
+    assert "WGAN-GP penalty gradient" in str(info.value)
+
+
+def test_relative_error():
+    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+    assert relative_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert relative_error([1.0, 2.0], [1.0, 1.0]) == pytest.approx(0.5)
+    assert relative_error([1e-9, 0.0], [2e-9, 0.0]) == pytest.approx(0.5)  # scale-free
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the optional comparison with torch
+# ---------------------------------------------------------------------------------------------------------------
+def test_the_torch_comparison():
+    pytest.importorskip("torch")
+    errors = check_sigmoid_backward(nn.Sigmoid, use_torch=True, verbose=False)
+    assert errors["gradient of input vs torch"] < 1e-10
+    errors = check_backward(lambda: nn.Dense(4, 3), lambda: nn.Dense(4, 3), (5, 4), use_torch=True, verbose=False)
+    assert errors["gradient of weight vs torch"] < 1e-10
+    errors = check_leaky_relu_backward(nn.LeakyReLU, use_torch=True, verbose=False)  # exact zeros included
+    assert errors["gradient of input vs torch"] == 0.0
+    with pytest.raises(AssertionError, match="gradient of input vs torch"):
+        check_sigmoid_backward(SigmoidForgetsDy, use_torch=True, verbose=False)
+
+
+def test_a_wrong_torch_twin_is_not_blamed_on_the_learner(monkeypatch):
+    """When minigan's own layer and its torch twin disagree, torch cannot judge the learner's code: the check
+    says where the fault lies instead of reporting the learner's (correct) gradient as wrong."""
+    torch = pytest.importorskip("torch")
+    import minigan.lab.torch_twin
+
+    monkeypatch.setattr(minigan.lab.torch_twin, "torch_twin",
+                        lambda net, dtype=None: torch.nn.LeakyReLU(0.01).to(dtype))  # the slope dropped
+    with pytest.raises(AssertionError, match="minigan's own LeakyReLU disagrees with its torch twin") as info:
+        check_leaky_relu_backward(nn.LeakyReLU, use_torch=True, verbose=False)
+    assert "vs torch" not in str(info.value)
