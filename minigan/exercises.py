@@ -417,3 +417,530 @@ def _check_penalty_gradient(report, cls, in_features: int, rng, tol: float) -> N
     check = check_gradients(penalty, critic.params, analytic)
     report.compare("WGAN-GP penalty gradient of a Dense-LeakyReLU-Dense critic vs central differences",
                    check.worst_error, tol, f"worst at {check.worst_where}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the exercises of notebooks 03-08: a loss and its gradient, a shape formula, an in-place update, the plumbing of
+# labels, a metric
+#
+#     check_generator_loss(fn)                  03: fn(fake_logits) -> (value, grad), L_G = -mean log sigma(f)
+#     check_conv_transpose_output_size(fn)      04: fn(h_in, kernel, stride, padding, output_padding) -> h_out
+#     check_clip_weights(fn, c=0.05)            05: fn(model, c) clips every parameter of model in place
+#     check_one_hot(fn)                         06: fn(y, n_classes) -> (N, n_classes)
+#     check_split_labels(fn)                    06: fn(d_joined, x_shape) -> dL/dx, the backward of joining labels
+#     check_frechet_1d(fn)                      08: fn(mu1, var1, mu2, var2) -> squared Frechet distance
+#
+# Each prints one line per comparison and a verdict, returns {comparison: error} when everything passes and raises
+# AssertionError naming what is wrong otherwise; NotImplementedError (a stub) comes through unchanged.
+# ---------------------------------------------------------------------------------------------------------------
+def _call(report, what: str, fn, *args):
+    """(True, fn(*args)) with floating-point warnings silenced, or (False, None) after recording the exception
+    fn raised (the learner's bug). NotImplementedError, a stub not yet written, is let through unchanged."""
+    try:
+        with np.errstate(all="ignore"):
+            return True, fn(*args)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the learner's bug, reported as a failed check
+        report.fail(f"{what} raised {type(exc).__name__}: {exc}")
+        return False, None
+
+
+def _ok(report, line: str) -> None:
+    report._print(f"  ok   {line}")
+
+
+class _private_random_stream:
+    """``with _private_random_stream():`` builds layers with minigan's random generator seeded, then puts the
+    caller's generator back: a check run in the middle of a notebook leaves the notebook's random stream (and so its
+    training runs) as it was."""
+
+    def __enter__(self):
+        from minigan import backend
+
+        self._saved = backend._rng
+        backend.seed(0)
+
+    def __exit__(self, *exc):
+        from minigan import backend
+
+        backend._rng = self._saved
+        return False
+
+
+def _scalar(value):
+    """float(value) for a Python number, a NumPy scalar or an array of one element; None for anything else."""
+    try:
+        if np.size(value) != 1:
+            return None
+        return float(np.asarray(value, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _close(a, b, tol: float) -> bool:
+    return relative_error(a, b) < tol
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 03: the non-saturating generator loss and its gradient
+# ---------------------------------------------------------------------------------------------------------------
+EXTREME_LOGITS = (-800.0, -50.0, 0.0, 50.0, 800.0)  # exp(800) overflows float64; sigma(-800) underflows to 0
+
+
+def check_generator_loss(fn, batch: int = 8, *, tol: float = TOL, seed: int = 0, verbose: bool = True) -> dict:
+    r"""Check ``fn(fake_logits) -> (value, grad)``, the non-saturating generator loss of Goodfellow et al.,
+
+        L_G = -(1/m) \sum_i log sigma(f_i),        dL_G/df_i = -sigma(-f_i) / m,
+
+    on logits f of shape (m, 1) (float64), as ``minigan.losses.generator_non_saturating`` computes it.
+
+    Checked, in this order:
+
+    1. ``fn`` runs, returns a pair (a scalar, an array of the logits' shape) and leaves the logits as they were;
+    2. the value and the gradient against minigan's ``generator_non_saturating``, to rounding;
+    3. the gradient against central differences of the learner's own value (the two must belong together);
+    4. value and gradient on the logits (-800, -50, 0, 50, 800): finite, and equal to minigan's. A loss written as
+       ``-log(sigmoid(f))`` takes log 0 at f = -800, where D rejects a fake with certainty; the stable form is
+       softplus(-f) = max(-f, 0) + log1p(exp(-|f|)).
+    """
+    from minigan import losses
+
+    rng = np.random.default_rng(seed)
+    report = _Report("non-saturating generator loss", verbose)
+    f = rng.uniform(-4.0, 4.0, (batch, 1))
+
+    # 1. it runs, returns (scalar, array of f's shape), f untouched
+    parsed = _loss_and_grad(report, fn, f)
+    if parsed is None:
+        return report.finish()
+    value, grad = parsed
+
+    # 2. minigan's loss
+    ref_value, ref_grad = losses.generator_non_saturating(f)
+    ref_value, ref_grad = float(ref_value), np.asarray(ref_grad)
+    report.compare("value vs minigan's generator_non_saturating", relative_error(value, ref_value), TOL_SAME,
+                   _loss_value_hint(value, ref_value, f))
+    report.compare("gradient vs minigan's generator_non_saturating", relative_error(grad, ref_grad), TOL_SAME,
+                   _loss_grad_hint(grad, ref_grad, f))
+
+    # 3. the gradient against central differences of the learner's own value
+    def own_value():
+        with np.errstate(all="ignore"):
+            out = _scalar(fn(f)[0])
+        return np.nan if out is None else out
+
+    check = check_gradients(own_value, {"fake_logits": f}, {"fake_logits": grad})
+    report.compare("gradient vs central differences of your value", check.errors["fake_logits"], tol,
+                   "your value and your gradient do not belong together: differentiate your own formula")
+
+    # 4. extreme logits
+    f_ext = np.array(EXTREME_LOGITS).reshape(-1, 1)
+    parsed = _loss_and_grad(report, fn, f_ext, where=f" on the logits {list(EXTREME_LOGITS)}")
+    if parsed is not None:
+        value_ext, grad_ext = parsed
+        ref_value_ext, ref_grad_ext = losses.generator_non_saturating(f_ext)
+        stable = ("the stable forms: -log sigma(f) = softplus(-f) = max(-f, 0) + log1p(exp(-|f|)) "
+                  "(np.logaddexp(0, -f)), and sigma(-f) = exp(-softplus(f))")
+        if not np.isfinite(value_ext) or not np.isfinite(grad_ext).all():
+            report.fail(f"on the logits {list(EXTREME_LOGITS)} your value is {value_ext} and your gradient "
+                        f"{grad_ext.ravel().tolist()}: log(sigmoid(-800)) is log(0) = -inf in float64, and exp(800) "
+                        f"overflows; use {stable}")
+        else:
+            ref_value_ext, ref_grad_ext = float(ref_value_ext), np.asarray(ref_grad_ext)
+            report.compare(f"value vs minigan's on the logits {list(EXTREME_LOGITS)}",
+                           relative_error(value_ext, ref_value_ext), TOL_SAME,
+                           _loss_value_hint(value_ext, ref_value_ext, f_ext, fallback=stable))
+            report.compare(f"gradient vs minigan's on the logits {list(EXTREME_LOGITS)}",
+                           relative_error(grad_ext, ref_grad_ext), TOL_SAME,
+                           _loss_grad_hint(grad_ext, ref_grad_ext, f_ext, fallback=stable))
+    return report.finish()
+
+
+def _loss_and_grad(report, fn, f, where: str = ""):
+    """(value as float, grad as float64 array) from fn(f), or None after recording what is wrong with it."""
+    f_given = f.copy()
+    ok, out = _call(report, f"your loss{where}", fn, f_given)
+    if not ok:
+        return None
+    if not isinstance(out, tuple) or len(out) != 2:
+        report.fail(f"your loss{where} must return a pair (value, grad), like minigan.losses; it returned "
+                    f"{type(out).__name__}")
+        return None
+    value, grad = _scalar(out[0]), out[1]
+    if value is None:
+        report.fail(f"the value{where} must be one number, the mean over the batch; it has shape "
+                    f"{np.shape(out[0])} (average the per-sample losses)")
+        return None
+    if not isinstance(grad, np.ndarray) or grad.shape != f.shape:
+        got = f"shape {grad.shape}" if isinstance(grad, np.ndarray) else f"a {type(grad).__name__}"
+        report.fail(f"the gradient{where} must be dL/df, an array of the logits' shape {f.shape}; it is {got}")
+        return None
+    if not np.array_equal(f_given, f):
+        report.fail(f"your loss{where} changed fake_logits in place (they are D's output, the caller's array)")
+    return value, grad.astype(np.float64)
+
+
+def _loss_value_hint(value, ref, f, fallback: str = "") -> str:
+    from minigan import losses
+
+    m = f.shape[0]
+    if _close(value, -ref, 1e-8):
+        return "the sign is flipped: L_G = -(1/m) sum log sigma(f_i) is positive"
+    if _close(value, m * ref, 1e-8):
+        return f"this is the sum over the batch; L_G is the mean (divide by m = {m})"
+    if _close(value, float(losses.generator_saturating(f)[0]), 1e-8):
+        return "this is the saturating loss (1/m) sum log(1 - sigma(f_i)); the exercise asks for -(1/m) sum log sigma(f_i)"
+    return fallback or "L_G = -(1/m) sum_i log sigma(f_i), with sigma(t) = 1 / (1 + exp(-t))"
+
+
+def _loss_grad_hint(grad, ref, f, fallback: str = "") -> str:
+    from minigan import losses
+
+    m = f.shape[0]
+    if _close(grad, -ref, 1e-8):
+        return "the sign is flipped: raising f lowers L_G, so dL_G/df < 0"
+    if _close(grad, m * ref, 1e-8):
+        return f"the 1/m of the mean is missing from the gradient (m = {m})"
+    if _close(grad, np.asarray(losses.generator_saturating(f)[1]), 1e-8):
+        return "this is the saturating loss's gradient -sigma(f)/m"
+    return fallback or "d/df [-log sigma(f)] = -(1 - sigma(f)) = -sigma(-f), then the 1/m of the mean"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 04: the output size of a transposed convolution
+# ---------------------------------------------------------------------------------------------------------------
+def _conv_transpose_cases():
+    """(h_in, kernel, stride, padding, output_padding, h_out) for kernels 1-5, strides 1-3, padding < kernel, every
+    output_padding < stride and inputs of 1, 2, 3 and 7 rows, with h_out from the shape of minigan's
+    ConvTranspose2d's forward pass (cases with an output under 1 row are left out)."""
+    cases = []
+    with _private_random_stream():
+        for k in range(1, 6):
+            for s in (1, 2, 3):
+                for p in range(k):
+                    for op in range(s):
+                        layer = _float64(nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op,
+                                                            bias=False))
+                        for h in (1, 2, 3, 7):
+                            if min(layer.output_hw(h, h)) < 1:
+                                continue
+                            h_out = int(layer.forward(np.zeros((1, 1, h, h)), train=False).shape[2])
+                            cases.append((h, k, s, p, op, h_out))
+    return cases
+
+
+def check_conv_transpose_output_size(fn, *, verbose: bool = True) -> dict:
+    r"""Check ``fn(h_in, kernel, stride, padding, output_padding) -> h_out``, the number of rows (or columns) of the
+    output of ``nn.ConvTranspose2d(C_in, C_out, kernel, stride, padding, output_padding)`` on an input of h_in rows.
+
+    The expected sizes are the shapes of minigan's ConvTranspose2d's forward pass, on every kernel 1-5, stride 1-3,
+    padding below the kernel, output_padding below the stride, and inputs of 1, 2, 3 and 7 rows (a few hundred
+    cases). The answer must be an int (it shapes arrays). The failure lists a few wrong cases and, when the
+    answers follow a recognisable wrong formula (Conv2d's, output_padding left out, ...), says which.
+    """
+    report = _Report("ConvTranspose2d output size", verbose)
+    cases = _conv_transpose_cases()
+    wrong, not_int = [], []
+    answers = {}
+    for h, k, s, p, op, h_out in cases:
+        ok, got = _call(report, f"your function (h_in={h}, kernel={k}, stride={s}, padding={p}, "
+                                f"output_padding={op})", fn, h, k, s, p, op)
+        if not ok:
+            return report.finish()
+        answers[h, k, s, p, op] = got
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            not_int.append(got)
+        elif got != h_out:
+            wrong.append((h, k, s, p, op, h_out, got))
+    if not_int:
+        report.fail(f"the size must be an int (it shapes arrays), got {type(not_int[0]).__name__} "
+                    f"{not_int[0]!r}" + (" (use // for integer division, or no division at all)"
+                                         if isinstance(not_int[0], float) else ""))
+    if wrong:
+        examples = "; ".join(f"H_in={h}, k={k}, s={s}, p={p}, output_padding={op}: ConvTranspose2d gives {h_out}, "
+                             f"yours {got}" for h, k, s, p, op, h_out, got in wrong[:3])
+        report.fail(f"wrong in {len(wrong)} of {len(cases)} cases, e.g. {examples}"
+                    f"{_conv_transpose_hint(answers, cases)}")
+    else:
+        _ok(report, f"all {len(cases)} cases (kernel 1-5, stride 1-3, padding < kernel, output_padding < stride, "
+                    f"H_in 1, 2, 3, 7) agree with the shape of ConvTranspose2d's output")
+    report.errors[f"cases wrong (of {len(cases)})"] = float(len(wrong) + len(not_int))
+    return report.finish()
+
+
+def _conv_transpose_hint(answers: dict, cases) -> str:
+    """A pointer when every answer follows one known wrong formula."""
+    known = {
+        "your answers are Conv2d's output size floor((H + 2p - k) / s) + 1: a transposed convolution goes the other "
+        "way, from the small map to the large one (its output has the size of the matching Conv2d's input)":
+            lambda h, k, s, p, op: (h + 2 * p - k) // s + 1,
+        "output_padding is missing: it adds its rows at the bottom (and its columns at the right)":
+            lambda h, k, s, p, op: (h - 1) * s - 2 * p + k,
+        "the padding is added, not removed: in a transposed convolution it crops p rows from each side":
+            lambda h, k, s, p, op: (h - 1) * s + 2 * p + k + op,
+        "padding is removed from one side only: it crops p rows from the top AND p from the bottom":
+            lambda h, k, s, p, op: (h - 1) * s - p + k + op,
+        "each of the H_in input rows places a kernel at stride s, so the last one starts (H_in - 1) s rows after "
+        "the first (not H_in s)":
+            lambda h, k, s, p, op: h * s - 2 * p + k + op,
+    }
+    for hint, formula in known.items():
+        if all(answers[c[:5]] == formula(*c[:5]) for c in cases):
+            return f". Hint: {hint}"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 05: WGAN's weight clipping
+# ---------------------------------------------------------------------------------------------------------------
+def _small_critic():
+    """A float64 critic with every kind of parameter a WGAN critic has: conv and dense weights and biases."""
+    with _private_random_stream():
+        return _float64(nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Flatten(),
+                                      nn.Dense(2 * 3 * 3, 4), nn.LeakyReLU(0.2), nn.Dense(4, 1)))
+
+
+def check_clip_weights(fn, c: float = 0.05, *, seed: int = 0, verbose: bool = True) -> dict:
+    r"""Check ``fn(model, c)``: WGAN's clipping, w <- clip(w, -c, c) for EVERY parameter of ``model`` (weights and
+    biases, as Arjovsky et al.'s Algorithm 1 clips all of w), IN PLACE, as ``minigan.optim.clip_weights`` does.
+
+    A small critic Conv2d-LeakyReLU-Flatten-Dense-LeakyReLU-Dense gets weights uniform in [-1, 1] (most of them
+    outside [-c, c], some inside, a few exactly at +-c), then ``fn(critic, c)`` runs. Checked:
+
+    1. the parameters are the same arrays as before, changed in place (minigan, like PyTorch's ``p.data.clamp_``,
+       never rebinds a parameter: whatever holds the array, a variable ``W = layer.params["weight"]``, a torch
+       twin, must see the clipped values), and they did change;
+    2. every parameter equals minigan's ``clip_weights`` on a copy, to rounding: entries outside [-c, c] set to
+       +-c, entries inside left as they were (clipping is not rescaling), biases clipped too.
+
+    ``c`` is not 0.01, so a hard-coded constant shows.
+    """
+    from minigan import optim
+
+    rng = np.random.default_rng(seed)
+    report = _Report(f"clip_weights (c = {c})", verbose)
+    critic = _small_critic()
+    _set_random_weights(critic, rng)
+    first = next(iter(critic.params.values()))
+    first.flat[:2] = (c, -c)  # on the edge of the box: they must stay
+    before = critic.state_dict()
+    arrays = critic.params  # the arrays an optimizer built on this critic would hold
+
+    ok, _ = _call(report, "your clip_weights", fn, critic, c)
+    if not ok:
+        return report.finish()
+
+    reference = _small_critic()
+    reference.load_state_dict(before)
+    optim.clip_weights(reference, c)
+    expected = reference.params
+
+    after = critic.params
+    replaced = [name for name in arrays if after[name] is not arrays[name]]
+    if replaced:
+        report.fail(f"the model's parameters {replaced} are new arrays: change the existing ones in place "
+                    f"(p[...] = ..., or np.clip(p, -c, c, out=p)), as minigan does with every parameter update, so "
+                    f"that whatever holds the old arrays (a variable W = layer.params['weight'], say) sees the "
+                    f"clipped values")
+        return report.finish()
+    if all(np.array_equal(after[name], before[name]) for name in after):
+        report.fail("the model's parameters did not change: np.clip(p, -c, c) returns a NEW array and "
+                    "`p = np.clip(...)` only rebinds the local name p; write the result into p itself "
+                    "(p[...] = np.clip(p, -c, c), or np.clip(p, -c, c, out=p))")
+        return report.finish()
+    _ok(report, "the parameters are the model's own arrays, changed in place")
+
+    other_c = max(float(np.abs(v).max()) for v in after.values())
+    if not np.isclose(other_c, c, rtol=1e-9, atol=0) and all(
+            np.allclose(after[name], np.clip(before[name], -other_c, other_c), rtol=1e-12, atol=0) for name in after):
+        report.fail(f"every parameter was clipped to [-{other_c:g}, {other_c:g}]; the check asked for c = {c:g}: "
+                    f"use the argument c (0.01 is the paper's value, not a constant of the method)")
+        return report.finish()
+    for name in after:
+        got, want, old = after[name], expected[name], before[name]
+        hint = ""
+        if np.abs(got).max() > c * (1 + 1e-12):
+            hint = (f"entries outside [-c, c] remain (largest |w| {np.abs(got).max():.3g})" +
+                    ("; the paper clips every parameter, biases included" if np.array_equal(got, old) else ""))
+        elif not np.array_equal(got[np.abs(old) <= c], old[np.abs(old) <= c]):
+            hint = "entries already inside [-c, c] changed: clipping leaves them as they are (it is not rescaling)"
+        elif not np.array_equal(np.sign(got), np.sign(want)):
+            hint = "entries below -c must become -c (the box is [-c, c], not [0, c])"
+        elif not np.allclose(np.abs(got[np.abs(old) > c]), c, rtol=1e-12, atol=0):
+            hint = f"entries outside the box must land on its edge, +-c = +-{c}"
+        report.compare(f"{name} vs minigan's clip_weights", relative_error(got, want), TOL_SAME, hint)
+    return report.finish()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 06: one-hot labels, and the backward of joining them to an input
+# ---------------------------------------------------------------------------------------------------------------
+def check_one_hot(fn, *, verbose: bool = True) -> dict:
+    """Check ``fn(y, n_classes) -> (N, n_classes)`` float array, row n all zeros but a 1 in column y[n], as
+    ``minigan.train.cgan.one_hot`` builds it. Run on labels with repeats, on one label, and on every class once
+    (which must give the identity matrix); ``y`` must be left as it was."""
+    from minigan import backend
+    from minigan.train.cgan import one_hot
+
+    report = _Report("one_hot", verbose)
+    cases = [(np.array([3, 0, 9, 3, 7]), 10), (np.array([1]), 2), (np.arange(4), 4)]
+    for y, k in cases:
+        y_given = y.copy()
+        what = f"one_hot({y.tolist()}, {k})"
+        ok, got = _call(report, what, fn, y_given, k)
+        if not ok:
+            continue
+        if not np.array_equal(y_given, y):
+            report.fail(f"{what} changed y in place")
+        if not isinstance(got, np.ndarray) or got.shape != (len(y), k):
+            shape = f"shape {got.shape}" if isinstance(got, np.ndarray) else f"a {type(got).__name__}"
+            report.fail(f"{what} must return an array of shape (N, n_classes) = {(len(y), k)}, one row per label; "
+                        f"it returned {shape}")
+            continue
+        if not np.issubdtype(got.dtype, np.floating):
+            report.fail(f"{what} has dtype {got.dtype}: the one-hot rows are joined to G's and D's float inputs, so "
+                        f"return floats (np.zeros((N, K)) is float64)")
+            continue
+        want = backend.to_numpy(one_hot(y, k, np.float64))
+        rows = [n for n in range(len(y)) if not np.array_equal(got[n], want[n])]
+        if rows:
+            n = rows[0]
+            report.fail(f"{what}: {len(rows)} of {len(y)} rows wrong, e.g. row {n} (label {y[n]}) is "
+                        f"{got[n].tolist()}, expected {want[n].tolist()} (a single 1, in column y[n])")
+        else:
+            _ok(report, f"{what} equals minigan's one_hot")
+            report.errors[what] = 0.0
+    return report.finish()
+
+
+def check_split_labels(fn, *, tol: float = TOL, seed: int = 0, verbose: bool = True) -> dict:
+    r"""Check ``fn(d_joined, x_shape) -> dx``, the backward pass of joining labels to an input ("vector" joining):
+    [x, c] = concatenate(flatten(x), c), so dL/dx is the block of dL/d[x, c] that belongs to x, in x's shape.
+
+    Two inputs: a batch of images (4, 1, 3, 3) with 5 classes (D's input, whose gradient the G step needs) and a
+    batch of vectors (3, 6) with 4 classes (G's input [z, c]). Checked for each: the shape, dL/dx against central
+    differences of L(x) = sum(join_labels(x, c) * g) in x, and against ``minigan.train.cgan.split_labels``.
+    """
+    from minigan.train.cgan import join_labels, split_labels
+
+    rng = np.random.default_rng(seed)
+    report = _Report("split_labels (the backward of joining labels)", verbose)
+    for x_shape, k in (((4, 1, 3, 3), 5), ((3, 6), 4)):
+        n, d = x_shape[0], int(np.prod(x_shape[1:]))
+        x = rng.standard_normal(x_shape)
+        c = np.eye(k)[rng.integers(0, k, n)]
+        g = rng.standard_normal((n, d + k))  # dL/d[x, c]
+        g_given = g.copy()
+        what = f"x of shape {x_shape}, {k} classes"
+        ok, dx = _call(report, f"your function ({what}, d_joined of shape {g.shape})", fn, g_given, x_shape)
+        if not ok:
+            continue
+        if not np.array_equal(g_given, g):
+            report.fail(f"{what}: your function changed d_joined in place")
+        if not isinstance(dx, np.ndarray) or dx.shape != x_shape:
+            shape = f"shape {dx.shape}" if isinstance(dx, np.ndarray) else f"a {type(dx).__name__}"
+            hint = ""
+            if isinstance(dx, np.ndarray) and dx.size == n * d:
+                hint = f" (the block {g.shape[0]} x {d} is right, now reshape it to x_shape)"
+            elif isinstance(dx, np.ndarray) and dx.shape == (n, x_shape[1]):
+                hint = (f" (that is x_shape[1] = {x_shape[1]} columns, the slicing of 'maps' joining, which keeps the "
+                        f"first C channels; joined as a vector, x's block is the first prod(x_shape[1:]) = {d} columns)")
+            report.fail(f"{what}: dL/dx must have x's shape {x_shape}; yours has {shape}{hint}")
+            continue
+        dx = dx.astype(np.float64)
+
+        def loss(x=x, c=c, g=g):  # L(x) = <[x, c], g>: its gradient in x is dL/dx for upstream g
+            return float((join_labels(x, c, "vector") * g).sum())
+
+        check = check_gradients(loss, {"x": x}, {"x": dx})
+        hint = ("that is the labels' end of d_joined (and some of x's): [x, c] puts flatten(x) FIRST, then c"
+                if np.array_equal(dx.reshape(n, -1), g[:, -d:]) else
+                "[x, c] is flatten(x) then c: dL/dx is the first prod(x_shape[1:]) columns, reshaped")
+        report.compare(f"{what}: dL/dx vs central differences", check.errors["x"], tol, hint)
+        report.compare(f"{what}: dL/dx vs minigan's split_labels",
+                       relative_error(dx, split_labels(g, x_shape, "vector")), TOL_SAME, hint)
+    return report.finish()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 08: the Frechet distance of two 1-D Gaussians
+# ---------------------------------------------------------------------------------------------------------------
+FRECHET_CASES = (  # (mu1, var1, mu2, var2): equal, means apart, spreads apart, both, a point mass, large numbers
+    (0.0, 1.0, 0.0, 1.0), (1.0, 1.0, -2.0, 1.0), (0.0, 4.0, 0.0, 1.0), (0.5, 2.0, -1.0, 0.5), (3.0, 0.0, 1.0, 9.0),
+    (0.0, 0.0, 0.0, 0.0), (100.0, 1e4, 90.0, 2.5e3), (-0.3, 0.09, 0.2, 0.16),
+)
+
+
+def check_frechet_1d(fn, *, tol: float = 1e-9, seed: int = 0, verbose: bool = True) -> dict:
+    r"""Check ``fn(mu1, var1, mu2, var2)``, the squared Frechet distance of N(mu1, var1) and N(mu2, var2) (the
+    arguments are VARIANCES, as FID's covariance matrices are), against ``minigan.metrics.image_metrics.
+    frechet_distance`` on the 1x1 covariances [[var1]], [[var2]]: FID's formula in one dimension.
+
+    Cases: a handful chosen to single out each term (see FRECHET_CASES: equal Gaussians score 0, a point mass has
+    variance 0) and a few random ones. Errors are relative to max(1, var1 + var2 + (mu1 - mu2)^2), the size of the
+    terms that are added, so a correct answer scores ~1e-16 even where the distance is 0.
+    """
+    from minigan.metrics.image_metrics import frechet_distance
+
+    rng = np.random.default_rng(seed)
+    report = _Report("Frechet distance of two 1-D Gaussians", verbose)
+    cases = list(FRECHET_CASES) + [(float(rng.normal()), float(rng.uniform(0.1, 3)), float(rng.normal()),
+                                    float(rng.uniform(0.1, 3))) for _ in range(4)]
+    wrong = []
+    for case in cases:
+        mu1, var1, mu2, var2 = case
+        ok, got = _call(report, f"your function{case}", fn, *case)
+        if not ok:
+            return report.finish()
+        value = _scalar(got)
+        if value is None:
+            report.fail(f"your function{case} must return one number, got {type(got).__name__} "
+                        f"of shape {np.shape(got)}")
+            return report.finish()
+        want = frechet_distance([mu1], [[var1]], [mu2], [[var2]])
+        scale = max(1.0, var1 + var2 + (mu1 - mu2) ** 2)
+        error = abs(value - want) / scale if np.isfinite(value) else float("inf")
+        report.errors[f"d^2{case}"] = error
+        if not error < tol:
+            wrong.append((case, value, want))
+    if wrong:
+        examples = "; ".join(f"(mu1, var1, mu2, var2) = {case}: yours {value:.6g}, frechet_distance {want:.6g}"
+                             for case, value, want in wrong[:3])
+        report.fail(f"wrong in {len(wrong)} of {len(cases)} cases, e.g. {examples}{_frechet_hint(fn, cases)}")
+    else:
+        _ok(report, f"all {len(cases)} cases agree with minigan's frechet_distance on 1x1 covariances "
+                    f"(worst error {max(report.errors.values()):.1e}, tolerance {tol:.0e})")
+    return report.finish()
+
+
+def _frechet_hint(fn, cases) -> str:
+    known = {
+        "the variances are used as if they were standard deviations: the sigmas of the formula are the square "
+        "roots of var1 and var2 (FID's tr((S1 S2)^{1/2}))": lambda m1, v1, m2, v2: (m1 - m2) ** 2 + (v1 - v2) ** 2,
+        "the cross term needs the square root: tr((S1 S2)^{1/2}) is sqrt(var1 var2) in one dimension":
+            lambda m1, v1, m2, v2: (m1 - m2) ** 2 + v1 + v2 - 2 * v1 * v2,
+        "this is the distance itself; FID reports its SQUARE, d^2 = (mu1 - mu2)^2 + ...":
+            lambda m1, v1, m2, v2: np.sqrt((m1 - m2) ** 2 + (np.sqrt(v1) - np.sqrt(v2)) ** 2),
+        "the means' term is squared in FID: ||mu1 - mu2||^2":
+            lambda m1, v1, m2, v2: abs(m1 - m2) + (np.sqrt(v1) - np.sqrt(v2)) ** 2,
+        "the spread term is missing: two Gaussians with the same mean and different variances are not at distance 0":
+            lambda m1, v1, m2, v2: (m1 - m2) ** 2,
+    }
+    with np.errstate(all="ignore"):
+        answers = [_scalar(fn(*case)) for case in cases]
+    for hint, formula in known.items():
+        if all(a is not None and abs(a - formula(*case)) <= 1e-9 * max(1.0, abs(formula(*case)))
+               for a, case in zip(answers, cases)):
+            return f". Hint: {hint}"
+    return ""
+
+
+__all__ += [
+    "check_clip_weights",
+    "check_conv_transpose_output_size",
+    "check_frechet_1d",
+    "check_generator_loss",
+    "check_one_hot",
+    "check_split_labels",
+]

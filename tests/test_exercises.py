@@ -310,3 +310,245 @@ def test_a_wrong_torch_twin_is_not_blamed_on_the_learner(monkeypatch):
     with pytest.raises(AssertionError, match="minigan's own LeakyReLU disagrees with its torch twin") as info:
         check_leaky_relu_backward(nn.LeakyReLU, use_torch=True, verbose=False)
     assert "vs torch" not in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the exercises of notebooks 03-08: each checker accepts minigan's own function and the notebook's solution, lets
+# the notebook's stub through as NotImplementedError, and rejects planted wrong answers saying what is wrong
+# ---------------------------------------------------------------------------------------------------------------
+from minigan import backend, losses, optim  # the section's own imports
+from minigan.exercises import (
+    check_clip_weights,
+    check_conv_transpose_output_size,
+    check_frechet_1d,
+    check_generator_loss,
+    check_one_hot,
+    check_split_labels,
+)
+from minigan.metrics.image_metrics import frechet_distance
+from minigan.train.cgan import one_hot, split_labels
+
+NOTEBOOKS = NOTEBOOK.parent
+EXERCISE_NOTEBOOKS = {  # notebook: (stub names, solution names)
+    "03_mlp_gan_mnist": (["my_generator_loss"], ["generator_loss_solution"]),
+    "04_dcgan": (["my_conv_transpose_output_size"], ["conv_transpose_output_size_solution"]),
+    "05_wasserstein": (["my_clip_weights"], ["clip_weights_solution"]),
+    "06_conditional_gan": (["my_one_hot", "my_split_labels"], ["one_hot_solution", "split_labels_solution"]),
+    "08_evaluating_gans": (["my_frechet_1d"], ["frechet_1d_solution"]),
+}
+CHECKS = {  # stub or solution name: its checker
+    "my_generator_loss": check_generator_loss, "generator_loss_solution": check_generator_loss,
+    "my_conv_transpose_output_size": check_conv_transpose_output_size,
+    "conv_transpose_output_size_solution": check_conv_transpose_output_size,
+    "my_clip_weights": check_clip_weights, "clip_weights_solution": check_clip_weights,
+    "my_one_hot": check_one_hot, "one_hot_solution": check_one_hot,
+    "my_split_labels": check_split_labels, "split_labels_solution": check_split_labels,
+    "my_frechet_1d": check_frechet_1d, "frechet_1d_solution": check_frechet_1d,
+}
+
+
+@pytest.fixture(scope="module")
+def exercise_notebooks():
+    """{notebook: namespace after running its cells tagged "exercise" (the stub) and "solution", in order}."""
+    out = {}
+    for name in EXERCISE_NOTEBOOKS:
+        namespace = {"np": np, "nn": nn}
+        cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+        tagged = [c for c in cells if {"exercise", "solution"} & set(c["metadata"].get("tags", []))]
+        assert [c["metadata"]["tags"] for c in tagged] == [["exercise"], ["solution"]], name
+        for cell in tagged:
+            exec("".join(cell["source"]), namespace)  # noqa: S102 - the repository's own notebook
+        out[name] = namespace
+    return out
+
+
+def _sigmoid(t):
+    return 1 / (1 + np.exp(-t))
+
+
+@pytest.mark.parametrize("check, fn", [
+    (check_generator_loss, losses.generator_non_saturating),
+    (check_conv_transpose_output_size,
+     lambda h, k, s, p, op: nn.ConvTranspose2d(1, 1, k, stride=s, padding=p, output_padding=op).output_hw(h, h)[0]),
+    (check_clip_weights, optim.clip_weights),
+    (check_one_hot, lambda y, k: backend.to_numpy(one_hot(y, k, np.float64))),
+    (check_split_labels, lambda g, x_shape: split_labels(g, x_shape, "vector")),
+    (check_frechet_1d, lambda m1, v1, m2, v2: frechet_distance([m1], [[v1]], [m2], [[v2]])),
+], ids=["generator_loss", "conv_transpose_size", "clip_weights", "one_hot", "split_labels", "frechet_1d"])
+def test_the_new_checkers_accept_minigans_own_functions(check, fn):
+    errors = check(fn, **QUIET)
+    assert errors and max(errors.values()) < 1e-6
+
+
+@pytest.mark.parametrize("notebook", EXERCISE_NOTEBOOKS)
+def test_the_notebooks_03_to_08_solutions_pass(exercise_notebooks, notebook):
+    for name in EXERCISE_NOTEBOOKS[notebook][1]:
+        errors = CHECKS[name](exercise_notebooks[notebook][name], **QUIET)
+        assert errors and max(errors.values()) < 1e-6, name
+
+
+@pytest.mark.parametrize("notebook", EXERCISE_NOTEBOOKS)
+def test_the_notebooks_03_to_08_stubs_are_not_attempted(exercise_notebooks, notebook):
+    for name in EXERCISE_NOTEBOOKS[notebook][0]:
+        with pytest.raises(NotImplementedError):
+            CHECKS[name](exercise_notebooks[notebook][name], **QUIET)
+
+
+def test_a_new_verdict_is_printed(capsys):
+    check_frechet_1d(lambda m1, v1, m2, v2: (m1 - m2) ** 2 + (np.sqrt(v1) - np.sqrt(v2)) ** 2)
+    out = capsys.readouterr().out
+    assert "agree with minigan's frechet_distance" in out and out.rstrip().endswith("CORRECT")
+
+
+def test_the_layer_building_checks_leave_minigans_random_stream_alone():
+    """check_conv_transpose_output_size and check_clip_weights build layers (whose initialisation draws from
+    minigan's generator) under a private seed: a check run in a notebook does not change its later training."""
+    backend.seed(123)
+    expected = backend.rng().uniform(0, 1, (3,), np.float64)
+    backend.seed(123)
+    check_conv_transpose_output_size(lambda h, k, s, p, op: (h - 1) * s - 2 * p + k + op, **QUIET)
+    check_clip_weights(optim.clip_weights, **QUIET)
+    assert np.array_equal(backend.rng().uniform(0, 1, (3,), np.float64), expected)
+
+
+# planted wrong answers: the slips learners make
+def loss_as_written(f):  # right for ordinary logits, log(0) at f = -800
+    sigma = _sigmoid(f)
+    return -np.log(sigma).mean(), -(1 - sigma) / f.shape[0]
+
+
+def loss_gradient_without_the_mean(f):
+    return np.logaddexp(0, -f).mean(), -_sigmoid(-f)
+
+
+def loss_saturating(f):
+    return -np.logaddexp(0, f).mean(), -_sigmoid(f) / f.shape[0]
+
+
+def loss_gradient_with_the_wrong_sign(f):
+    return np.logaddexp(0, -f).mean(), _sigmoid(-f) / f.shape[0]
+
+
+def loss_per_sample(f):
+    return np.logaddexp(0, -f), -_sigmoid(-f) / f.shape[0]
+
+
+def size_of_conv2d(h, k, s, p, op):
+    return (h + 2 * p - k) // s + 1
+
+
+def size_without_output_padding(h, k, s, p, op):
+    return (h - 1) * s - 2 * p + k
+
+
+def size_as_float(h, k, s, p, op):
+    return float((h - 1) * s - 2 * p + k + op)
+
+
+def clip_rebinding(model, c):
+    for p in model.params.values():
+        p = np.clip(p, -c, c)  # the planted bug: rebinds the name p
+
+
+def clip_weights_only(model, c):
+    for name, p in model.params.items():
+        if name.endswith("weight"):
+            np.clip(p, -c, c, out=p)
+
+
+def clip_by_rescaling(model, c):
+    for p in model.params.values():
+        p *= c / np.abs(p).max()
+
+
+def clip_hard_coded(model, c):
+    for p in model.params.values():
+        np.clip(p, -0.01, 0.01, out=p)
+
+
+def clip_into_new_arrays(model, c):
+    for _, module in model.named_modules():
+        for name in module._params:
+            module._params[name] = np.clip(module._params[name], -c, c)
+
+
+def one_hot_off_by_one(y, k):
+    return np.eye(k)[y - 1]
+
+
+def one_hot_transposed(y, k):
+    return np.eye(k)[:, y]
+
+
+def one_hot_bool(y, k):
+    return y[:, None] == np.arange(k)
+
+
+def split_the_label_end(g, x_shape):
+    return g[:, -int(np.prod(x_shape[1:])):].reshape(x_shape)
+
+
+def split_without_reshape(g, x_shape):
+    return g[:, :int(np.prod(x_shape[1:]))]
+
+
+def split_as_maps(g, x_shape):
+    return g[:, :x_shape[1]]
+
+
+def frechet_with_variances_as_sigmas(m1, v1, m2, v2):
+    return (m1 - m2) ** 2 + (v1 - v2) ** 2
+
+
+def frechet_without_the_root(m1, v1, m2, v2):
+    return (m1 - m2) ** 2 + v1 + v2 - 2 * v1 * v2
+
+
+def frechet_not_squared(m1, v1, m2, v2):
+    return np.sqrt((m1 - m2) ** 2 + v1 + v2 - 2 * np.sqrt(v1 * v2))
+
+
+def frechet_means_only(m1, v1, m2, v2):
+    return (m1 - m2) ** 2
+
+
+PLANTED = [
+    (check_generator_loss, loss_as_written, "generator loss", "log(0) = -inf"),
+    (check_generator_loss, loss_gradient_without_the_mean, "generator loss", "the 1/m of the mean is missing"),
+    (check_generator_loss, loss_saturating, "generator loss", "this is the saturating loss"),
+    (check_generator_loss, loss_gradient_with_the_wrong_sign, "generator loss", "dL_G/df < 0"),
+    (check_generator_loss, loss_per_sample, "generator loss", "the mean over the batch"),
+    (check_conv_transpose_output_size, size_of_conv2d, "output size", "Conv2d's output size"),
+    (check_conv_transpose_output_size, size_without_output_padding, "output size", "output_padding is missing"),
+    (check_conv_transpose_output_size, size_as_float, "output size", "must be an int"),
+    (check_clip_weights, clip_rebinding, "clip_weights", "did not change"),
+    (check_clip_weights, clip_weights_only, "clip_weights", "biases included"),
+    (check_clip_weights, clip_by_rescaling, "clip_weights", "not rescaling"),
+    (check_clip_weights, clip_hard_coded, "clip_weights", "use the argument c"),
+    (check_clip_weights, clip_into_new_arrays, "clip_weights", "are new arrays"),
+    (check_one_hot, one_hot_off_by_one, "one_hot", "a single 1, in column y[n]"),
+    (check_one_hot, one_hot_transposed, "one_hot", "one row per label"),
+    (check_one_hot, one_hot_bool, "one_hot", "dtype bool"),
+    (check_split_labels, split_the_label_end, "split_labels", "puts flatten(x) FIRST"),
+    (check_split_labels, split_without_reshape, "split_labels", "now reshape it"),
+    (check_split_labels, split_as_maps, "split_labels", "'maps' joining"),
+    (check_frechet_1d, frechet_with_variances_as_sigmas, "Frechet", "as if they were standard deviations"),
+    (check_frechet_1d, frechet_without_the_root, "Frechet", "needs the square root"),
+    (check_frechet_1d, frechet_not_squared, "Frechet", "its SQUARE"),
+    (check_frechet_1d, frechet_means_only, "Frechet", "spread term is missing"),
+]
+
+
+@pytest.mark.parametrize("check, fn, title, says", PLANTED, ids=[case[1].__name__ for case in PLANTED])
+def test_planted_bugs_in_the_exercises_of_notebooks_03_to_08_are_caught(check, fn, title, says):
+    with pytest.raises(AssertionError, match=f"{title}.* is wrong") as info:
+        check(fn, **QUIET)
+    assert says in str(info.value)
+
+
+def test_a_wrong_answer_that_raises_is_reported_not_crashed():
+    def broken(f):
+        return f.nonexistent
+
+    with pytest.raises(AssertionError, match="raised AttributeError"):
+        check_generator_loss(broken, **QUIET)
