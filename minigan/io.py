@@ -24,12 +24,22 @@ Writing goes to a temporary file in the same folder, which is flushed, fsync'ed 
 
 On CuPy the generators' states are reseeds (see :meth:`minigan.backend.Random.state_dict`): saving changes the
 random stream that follows, and the run resumed from the file continues exactly like the run that saved it.
+
+A checkpoint is input, and reading one never runs code from it (``allow_pickle=False``, JSON for the rest).
+:func:`read_checkpoint` refuses, with :class:`CheckpointError`, anything but a regular file (a FIFO or a device named
+``x.npz`` is refused before it is read, so it cannot hang), an archive without a valid ``format``, entries outside
+the layout above, and JSON parts of the wrong structure (meta not a dict, state.json without exactly its four
+parts, a history table whose rows do not match its columns). :func:`load_checkpoint` then checks every field
+against the trainer before it applies any (:meth:`minigan.train.Trainer.load_state_dict`: hyperparameters by their
+rules, step count, history, generator states, every weight's name, shape, dtype and finiteness, the optimizers'
+states), as well as the library-wide and the caller's generator states: a refused checkpoint changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import uuid
 import zipfile
 from pathlib import Path
@@ -37,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend
-from minigan.train.trainer import restore_random
+from minigan.train.trainer import check_random_state, restore_random
 
 FORMAT_VERSION = 1
 _NETS = ("G", "D", "opt_G", "opt_D")  # the array groups of a trainer's state, each stored under "<group>/<name>"
@@ -162,7 +172,17 @@ def _history_to_table(records: list[dict]) -> dict:
 
 
 def _history_from_table(table: dict) -> list[dict]:
-    return [{c: v for c, v in zip(table["columns"], row) if v is not None} for row in table["rows"]]
+    """Records from _history_to_table's table; ValueError unless its columns are distinct names and every row has
+    one value per column (the values themselves are checked by Trainer.load_state_dict)."""
+    if not isinstance(table, dict) or set(table) != {"columns", "rows"}:
+        raise ValueError("the history must be a table {'columns': [...], 'rows': [[...], ...]}")
+    columns, rows = table["columns"], table["rows"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) or \
+            len(set(columns)) != len(columns):
+        raise ValueError("the history's columns must be distinct names")
+    if not isinstance(rows, list) or not all(isinstance(r, list) and len(r) == len(columns) for r in rows):
+        raise ValueError(f"every row of the history must be a list of {len(columns)} values, one per column")
+    return [{c: v for c, v in zip(columns, row) if v is not None} for row in rows]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -173,51 +193,97 @@ def read_checkpoint(path) -> dict:
 
     Returns {"meta": dict, "trainer": a Trainer.state_dict() (G and D are module state dicts: rebuild the model
     named meta["model"] and call ``G.load_state_dict(ckpt["trainer"]["G"])``), "library_rng": generator state,
-    "rngs": name -> generator state, "extra": dict}. Raises :class:`CheckpointError` for anything else.
+    "rngs": name -> generator state, "extra": dict}. Raises FileNotFoundError when nothing is at ``path``, and
+    :class:`CheckpointError` for anything else that is not a checkpoint: a folder, a FIFO or device (refused
+    without being read), an unreadable or damaged file, contents of the wrong structure. No pickle is ever loaded.
     """
     path = Path(path)
+    # opened without blocking (a FIFO would wait for a writer forever) and checked on the open descriptor, so that
+    # what is read is what was checked
     try:
-        loaded = np.load(path, allow_pickle=False)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path} is not a minigan checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise CheckpointError(f"{path} is not a minigan checkpoint (a single .npy array, not an .npz archive)")
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(exc).__name__}: {exc})") from exc
     try:
-        with loaded:
-            arrays = {name: loaded[name] for name in loaded.files}  # reads every entry: damage shows up here
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path} is damaged or truncated ({type(exc).__name__}: {exc})") from exc
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise CheckpointError(f"{path} is {what}, not a minigan checkpoint file")
+    with os.fdopen(fd, "rb") as fh:
+        arrays = _read_arrays(path, fh)
     if "format" not in arrays:
         raise CheckpointError(f"{path} is an .npz archive but not a minigan checkpoint (no 'format' entry; it "
                               f"holds {sorted(arrays)[:5]}...)")
-    version = int(arrays.pop("format"))
+    fmt = arrays.pop("format")
+    if fmt.ndim != 0 or fmt.dtype.kind not in "iu":
+        raise CheckpointError(f"{path}: the 'format' entry must be a 0-d integer, got dtype {fmt.dtype} and shape "
+                              f"{fmt.shape}")
+    version = int(fmt)
+    if version < 1:
+        raise CheckpointError(f"{path}: checkpoint format {version} does not exist (formats start at 1)")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format {version}; this minigan reads up to {FORMAT_VERSION} "
                               f"(upgrade minigan)")
     try:
-        meta = _from_json_array(arrays.pop("meta.json"))
-        saved = _from_json_array(arrays.pop("state.json"))
+        meta = _from_json_array(arrays.pop("meta.json"), "meta.json")
+        saved = _from_json_array(arrays.pop("state.json"), "state.json")
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta.json must hold a JSON object, got a {type(meta).__name__}")
+        parts = ("trainer", "library_rng", "rngs", "extra")
+        if not isinstance(saved, dict) or set(saved) != set(parts):
+            got = sorted(saved) if isinstance(saved, dict) else f"a {type(saved).__name__}"
+            raise ValueError(f"state.json must hold an object with exactly {list(parts)}, got {got}")
+        for part in parts:
+            if not isinstance(saved[part], dict):
+                raise TypeError(f"state.json's {part!r} must be an object, got a {type(saved[part]).__name__}")
         trainer_state = dict(saved["trainer"])
-        trainer_state["history"] = _history_from_table(trainer_state["history"])
+        clash = sorted(set(trainer_state) & set(_NETS))
+        if clash:
+            raise ValueError(f"state.json's trainer may not hold {clash} (they are arrays of the archive)")
+        if "history" in trainer_state:
+            trainer_state["history"] = _history_from_table(trainer_state["history"])
         library_rng, rngs, extra = saved["library_rng"], saved["rngs"], dict(saved["extra"])
-    except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
         raise CheckpointError(f"{path}: damaged checkpoint metadata ({type(exc).__name__}: {exc})") from exc
     for group in _NETS:
         trainer_state[group] = {}
     for key, value in arrays.items():
         group, name = key.split("/", 1) if "/" in key else (key, "")
-        if group in _NETS:
+        if group in _NETS and name:
             trainer_state[group][name] = value
-        elif group == "extra":
+        elif group == "extra" and name:
+            if name in extra:
+                raise CheckpointError(f"{path}: extra entry {name!r} is both an array and a JSON value")
             extra[name] = value
         else:
             raise CheckpointError(f"{path}: unknown entry {key!r} in the checkpoint")
     return {"meta": meta, "trainer": trainer_state, "library_rng": library_rng, "rngs": rngs, "extra": extra}
 
 
-def _from_json_array(a: np.ndarray):
+def _read_arrays(path: Path, fh) -> dict:
+    """Every entry of the .npz open as ``fh``, read (so that damage shows up here), without pickle."""
+    try:
+        loaded = np.load(fh, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path} is not a minigan checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise CheckpointError(f"{path} is not a minigan checkpoint (a single .npy array, not an .npz archive)")
+    try:
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}  # reads every entry: damage shows up here
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path} is damaged or truncated ({type(exc).__name__}: {exc})") from exc
+
+
+def _from_json_array(a: np.ndarray, name: str):
+    if a.dtype != np.uint8 or a.ndim != 1:
+        raise ValueError(f"{name} must be UTF-8 bytes (uint8, 1-d), got dtype {a.dtype} and shape {a.shape}")
     return json.loads(a.tobytes().decode("utf-8"))
 
 
@@ -225,8 +291,11 @@ def load_checkpoint(path, trainer, rngs: dict | None = None) -> dict:
     """Restore ``trainer`` in place from ``path`` (models, optimizers, generators, step count, history), the
     library-wide generator, and the generators given in ``rngs`` (the names used when saving).
 
-    Returns {"meta": dict, "extra": dict}. A checkpoint of another algorithm, optimizer or architecture raises
-    :class:`CheckpointError` naming what differs, and leaves the trainer's models and optimizers as they were.
+    Returns {"meta": dict, "extra": dict}. Everything is checked before anything is applied (see the module
+    docstring): a checkpoint of another algorithm, optimizer or architecture, or one whose fields are out of their
+    schema (a hyperparameter of the wrong type or range, a negative step count, NaN weights, a malformed generator
+    state, an unknown key), raises :class:`CheckpointError` naming the field, and leaves the trainer and every
+    generator as they were.
     """
     ckpt = read_checkpoint(path)
     rngs = rngs or {}
@@ -234,13 +303,18 @@ def load_checkpoint(path, trainer, rngs: dict | None = None) -> dict:
     if missing:
         raise CheckpointError(f"{path} holds no generator named {missing}; it has {sorted(ckpt['rngs'])}")
     try:
-        trainer.load_state_dict(ckpt["trainer"])
-    except (KeyError, ValueError) as exc:
+        check_random_state(ckpt["library_rng"], "library_rng")
+        for name in rngs:
+            check_random_state(ckpt["rngs"][name], f"rngs[{name!r}]")
+        trainer.load_state_dict(ckpt["trainer"])  # checks every field, then applies them all
+    except (KeyError, ValueError, TypeError) as exc:
         detail = exc.args[0] if exc.args else exc
-        made_for = ckpt["meta"].get("algorithm")
-        if ckpt["meta"].get("model"):
-            made_for += f" on model {ckpt['meta']['model']!r}"
-        raise CheckpointError(f"{path} does not fit this trainer (checkpoint of a {made_for}): {detail}") from exc
+        meta = ckpt["meta"]
+        made_for = str(meta.get("algorithm"))[:40]
+        if isinstance(meta.get("model"), str):
+            made_for += f" on model {meta['model'][:40]!r}"
+        raise CheckpointError(f"{path} cannot be loaded into this trainer (checkpoint of a {made_for}): {detail}") \
+            from exc
     restore_random(backend.rng(), ckpt["library_rng"], "the library-wide generator")
     for name, rng in rngs.items():
         restore_random(rng, ckpt["rngs"][name], f"generator {name!r}")

@@ -19,6 +19,7 @@ Update rules (g the gradient, theta the parameter, everything elementwise):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -78,40 +79,136 @@ class Optimizer:
                 out[f"{kind}.{name}"] = backend.to_numpy(arr).copy()
         return out
 
+    ALL_SLOTS: tuple[str, ...] = ()
+    """Every kind of state array this class may hold, whatever its settings (SGD: momentum_buffer)."""
+
+    NONNEGATIVE_SLOTS: tuple[str, ...] = ()
+    """The kinds that hold running averages of g^2, >= 0 by construction: a state with a negative value is refused."""
+
+    def _check_hyper(self, name: str, value) -> str | None:
+        """Why ``value`` is not an acceptable setting ``name`` for a loaded state, or None. The base class knows lr
+        (>= 0: a LinearDecay schedule ends at 0); subclasses add theirs."""
+        if name == "lr":
+            return None if math.isfinite(value) and value >= 0 else "must be a finite number >= 0"
+        return None
+
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` gave; slots land on the backend and dtype of the model's parameters.
 
         Everything is checked before anything changes, and the loaded slots replace all current ones (state from
-        earlier steps of this optimizer does not survive a load).
+        earlier steps of this optimizer does not survive a load). Checked: the keys (t, the hyperparameters
+        ``hp.<name>`` of :meth:`hyperparameters`, no other names; ``initial_lr`` may be absent, from files written
+        before schedules), t an integer >= 0, initial_lr > 0 and every hyperparameter within the range its
+        constructor allows (lr >= 0), each slot ``<kind>.<parameter>`` of a kind this optimizer keeps, for a
+        parameter of the model, of its shape, real floating and finite (and >= 0 for averages of g^2). KeyError for
+        a missing or unknown name, ValueError naming the key for a refused value.
         """
+        self._apply_state_dict(self._check_state_dict(state))
+
+    def _check_state_dict(self, state) -> dict:
+        """Check ``state`` without changing anything; returns what :meth:`_apply_state_dict` sets."""
         where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected a dict of arrays, got {type(state).__name__}")
         if "t" not in state:
             raise KeyError(f"{where}: no step count 't' in the state")
+        ours = self.hyperparameters()
+        missing = [f"hp.{k}" for k in ours if f"hp.{k}" not in state]
+        if missing:
+            raise KeyError(f"{where}: the state lacks hyperparameters {missing}")
+        t = _scalar(where, "t", state["t"], "iu")
+        if not 0 <= t < 2**63:
+            raise ValueError(f"{where}: t (the step count) must be an integer >= 0, got {t}")
+        initial_lr = None
+        if "initial_lr" in state:  # absent from checkpoints written before schedules existed
+            initial_lr = _scalar(where, "initial_lr", state["initial_lr"], "fiu")
+            if not (math.isfinite(initial_lr) and initial_lr > 0):
+                raise ValueError(f"{where}: initial_lr must be a finite number > 0, got {initial_lr}")
         params = self.model.params
         hypers, slots = {}, {}
         for key, value in state.items():
+            if not isinstance(key, str):
+                raise KeyError(f"{where}: unexpected key {key!r}")
+            if key in ("t", "initial_lr"):
+                continue
             if key.startswith("hp."):
-                hypers[key[3:]] = _as_hyper(value)
-            elif key not in ("t", "initial_lr"):
-                kind, name = key.split(".", 1)
-                if name not in params:
-                    raise KeyError(f"{where}: no parameter named {name!r} in the model")
-                p = params[name]
-                if tuple(np.shape(value)) != tuple(p.shape):
-                    raise ValueError(f"{where}: {key} has shape {np.shape(value)}, expected {tuple(p.shape)}")
-                # a copy on the parameter's backend and dtype: never shared with the caller's arrays
-                slots.setdefault(kind, {})[name] = backend.to_backend(value, backend.backend_of(p), p.dtype).copy()
-        self.t = int(state["t"])
-        if "initial_lr" in state:  # absent from checkpoints written before schedules existed
-            self.initial_lr = float(state["initial_lr"])
-        for name, value in hypers.items():
+                name = key[3:]
+                if name not in ours:
+                    raise KeyError(f"{where}: unexpected hyperparameter {key!r}; {type(self).__name__} has "
+                                   f"{['hp.' + k for k in ours]}")
+                hypers[name] = _hyper(where, key, value, ours[name])
+                problem = self._check_hyper(name, hypers[name])
+                if problem:
+                    raise ValueError(f"{where}: {key} = {hypers[name]}: {problem}")
+                continue
+            kind, _, name = key.partition(".")
+            if kind not in self.ALL_SLOTS or not name:
+                raise KeyError(f"{where}: unexpected key {key!r}; {type(self).__name__} keeps t, initial_lr, "
+                               f"hp.<name> and slots {list(self.ALL_SLOTS)} as '<kind>.<parameter>'")
+            if name not in params:
+                raise KeyError(f"{where}: no parameter named {name!r} in the model")
+            slots.setdefault(kind, {})[name] = _slot_value(where, key, value, params[name],
+                                                            kind in self.NONNEGATIVE_SLOTS)
+        return {"t": t, "initial_lr": initial_lr, "hypers": hypers, "slots": slots}
+
+    def _apply_state_dict(self, plan: dict) -> None:
+        """Set what :meth:`_check_state_dict` accepted (nothing here can fail)."""
+        self.t = plan["t"]
+        if plan["initial_lr"] is not None:
+            self.initial_lr = plan["initial_lr"]
+        for name, value in plan["hypers"].items():
             setattr(self, name, value)
-        self.state = slots
+        self.state = plan["slots"]
 
 
 def _as_hyper(value):
     value = np.asarray(value)
     return tuple(float(v) for v in value) if value.ndim else float(value)
+
+
+def _scalar(where: str, key: str, value, kinds: str):
+    """A 0-d array-like of a dtype kind in ``kinds`` ("iu" integers, "f" floats) as a Python int or float."""
+    try:
+        a = np.asarray(backend.to_numpy(value))
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is not a number: refused, by key
+        raise ValueError(f"{where}: {key} is not a number ({type(exc).__name__})") from None
+    if a.ndim != 0 or a.dtype.kind not in kinds:
+        what = "an integer" if kinds == "iu" else "a real number"
+        raise ValueError(f"{where}: {key} must be {what} (0-d), got dtype {a.dtype} and shape {a.shape}")
+    return int(a) if a.dtype.kind in "iu" else float(a)
+
+
+def _hyper(where: str, key: str, value, like):
+    """A hyperparameter's value, shaped as the optimizer's own ``like`` (a float, or a tuple of floats)."""
+    try:
+        a = np.asarray(backend.to_numpy(value))
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{where}: {key} is not a number ({type(exc).__name__})") from None
+    shape = (len(like),) if isinstance(like, tuple) else ()
+    if a.shape != shape or a.dtype.kind not in "fiu":
+        raise ValueError(f"{where}: {key} must be real, of shape {shape}; got dtype {a.dtype} and shape {a.shape}")
+    return _as_hyper(a)
+
+
+def _slot_value(where: str, key: str, value, p, nonnegative: bool):
+    """A state slot as a copy on the parameter's backend and dtype (never shared with the caller's arrays)."""
+    if not backend.is_cupy(value):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"{where}: {key} is not an array ({type(exc).__name__})") from None
+    if tuple(value.shape) != tuple(p.shape):
+        raise ValueError(f"{where}: {key} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+    if value.dtype.kind != "f":
+        raise ValueError(f"{where}: {key} has dtype {value.dtype}; expected real floating-point values")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing cast shows up as inf, refused below
+        out = backend.to_backend(value, backend.backend_of(p), p.dtype).copy()
+    xp = backend.array_module(out)
+    if not bool(xp.isfinite(out).all()):
+        raise ValueError(f"{where}: {key} holds NaN or inf (or values beyond {p.dtype}); a state must be finite")
+    if nonnegative and bool((out < 0).any()):
+        raise ValueError(f"{where}: {key} holds negative values; an average of squared gradients is >= 0")
+    return out
 
 
 class SGD(Optimizer):
@@ -129,6 +226,13 @@ class SGD(Optimizer):
     @property
     def SLOTS(self):
         return ("momentum_buffer",) if self.momentum else ()
+
+    ALL_SLOTS = ("momentum_buffer",)
+
+    def _check_hyper(self, name, value):
+        if name == "momentum":
+            return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
+        return super()._check_hyper(name, value)
 
     def _rule(self, p, g, v=None):
         if v is None:  # no momentum
@@ -154,7 +258,15 @@ class Adam(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
 
-    SLOTS = ("exp_avg", "exp_avg_sq")
+    SLOTS = ALL_SLOTS = ("exp_avg", "exp_avg_sq")
+    NONNEGATIVE_SLOTS = ("exp_avg_sq",)
+
+    def _check_hyper(self, name, value):
+        if name == "betas":
+            return None if all(0.0 <= b < 1.0 for b in value) else "each must be in [0, 1)"
+        if name == "eps":
+            return None if math.isfinite(value) and value >= 0 else "must be a finite number >= 0"
+        return super()._check_hyper(name, value)
 
     def _rule(self, p, g, m, v):
         """The update rule of the module docstring, in place. The bias corrections are folded into two scalars:
@@ -187,7 +299,15 @@ class RMSProp(Optimizer):
     def hyperparameters(self):
         return {"lr": self.lr, "alpha": self.alpha, "eps": self.eps}
 
-    SLOTS = ("square_avg",)
+    SLOTS = ALL_SLOTS = ("square_avg",)
+    NONNEGATIVE_SLOTS = ("square_avg",)
+
+    def _check_hyper(self, name, value):
+        if name == "alpha":
+            return None if 0.0 <= value < 1.0 else "must be in [0, 1)"
+        if name == "eps":
+            return None if math.isfinite(value) and value >= 0 else "must be a finite number >= 0"
+        return super()._check_hyper(name, value)
 
     def _rule(self, p, g, v):
         v *= self.alpha

@@ -11,13 +11,13 @@ from minigan.nn.module import Module
 
 
 class _Elementwise(Module):
-    """Any shape in, the same shape out; no parameters; each output value from the input value in its place."""
+    """Any shape (N, ...) in, the same shape out; no parameters; each output value from the input value in place."""
 
     per_sample = True
     elementwise = True
 
     def _expected(self):
-        return "a float array of any shape"
+        return "a non-empty float array (N, ...) of any shape"
 
     def _clear_cache(self):
         super()._clear_cache()

@@ -25,7 +25,7 @@ class Dropout(Module):
         return f"Dropout(p={self.p})"
 
     def _expected(self):
-        return "a float array of any shape"
+        return "a non-empty float array (N, ...) of any shape"
 
     def _forward(self, x, train):
         if not train or self.p == 0.0:

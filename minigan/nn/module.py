@@ -12,11 +12,20 @@ A layer maps an input array ``x`` to an output ``y`` and knows how to send a gra
 * ``train()`` / ``eval()`` set the mode (BatchNorm, Dropout behave differently); ``forward(x, train=False)``
   overrides it for a single call.
 
-Inputs are checked at the boundary: wrong rank, wrong feature/channel count, a non-float or mismatched dtype, an
-array of the other backend, or a NaN/inf gives a :class:`LayerInputError` naming the layer and what it expected.
+Inputs are checked at the boundary: wrong rank, wrong feature/channel count, a 0-d array or an empty one (no
+samples, or no values per sample), a non-float or mismatched dtype, an array of the other backend, or a NaN/inf gives
+a :class:`LayerInputError` naming the layer and what it expected. ``backward`` holds ``dy`` to the same rule as
+forward holds ``x``: it must be an array of the forward output's backend, shape and dtype (a float64 ``dy`` on a
+float32 layer is refused, not cast: forward refuses a float64 ``x`` there too, and a silent cast would hide which
+precision the gradients were computed in).
+
+``load_state_dict`` treats a state dict as input too (it may come from a file): every entry is checked (names,
+shapes, dtype kind, finite values, a variance's sign) before any is copied, so a refused state changes nothing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -40,6 +49,7 @@ class Module:
         self._children: dict[str, Module] = {}
         self._out_shape = None  # shape of the last forward output; None means "no forward yet"
         self._out_backend = None  # "numpy" or "cupy": where the last forward output lives
+        self._out_dtype = None  # dtype of the last forward output: what backward's dy must be
 
     # -- registration --------------------------------------------------------------------------------------------
     def _add_param(self, name: str, value) -> None:
@@ -104,37 +114,50 @@ class Module:
                 out[p + k] = v.copy()
         return out
 
+    _nonnegative_state: tuple[str, ...] = ()
+    """Names of this module's own buffers that must hold values >= 0 (BatchNorm: ``running_var``); checked by
+    :meth:`load_state_dict`."""
+
     def load_state_dict(self, state: dict) -> None:
         """Copy values into parameters and buffers in place (any array-like: NumPy, CuPy, CPU torch tensors).
 
-        Every name must match and every shape agree; values are cast to the module's dtype and backend. Everything
-        is checked before anything is copied, so a state dict that does not fit leaves the module as it was.
+        Every name must match and every shape agree; values are cast to the module's dtype and backend. Floating
+        parameters and buffers take real floating values only (no integers, booleans, complex numbers, strings or
+        objects), finite after the cast (NaN, inf, or a float64 value beyond float32's range is refused); integer
+        buffers (BatchNorm's ``num_batches_tracked``) take non-negative integers; a variance (BatchNorm's
+        ``running_var``) must be >= 0. Everything is checked before anything is copied, so a state dict that does
+        not fit leaves the module as it was. KeyError for missing or unexpected names, TypeError for a ``state``
+        that is not a mapping, ValueError naming the key for a value that is refused.
         """
+        self._apply_state_dict(self._check_state_dict(state))
+
+    def _check_state_dict(self, state) -> dict:
+        """Check ``state`` entry by entry without changing anything; returns what :meth:`_apply_state_dict` copies
+        (key -> (target array, value already on the target's backend and dtype))."""
+        where = f"{self._short_repr()}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected a dict of arrays, got {type(state).__name__}")
         targets = {}
         for p, m in self.named_modules():
             for store in (m._params, m._buffers):
                 for k in store:
                     targets[p + k] = (m, store, k)
-        where = f"{self._short_repr()}.load_state_dict"
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         if missing or unexpected:
             problems = [f"{what} keys {keys}" for what, keys in (("missing", missing), ("unexpected", unexpected))
                         if keys]
             raise KeyError(f"{where}: {', '.join(problems)}")
-        values = {}
+        plan = {}
         for key, (m, store, k) in targets.items():
-            value = state[key]
-            value = value if backend.is_cupy(value) else np.asarray(value)
-            if tuple(value.shape) != tuple(store[k].shape):
-                raise ValueError(
-                    f"{where}: {key!r} has shape {tuple(value.shape)}, expected {tuple(store[k].shape)} "
-                    f"(the {k} of {m._short_repr()})"
-                )
-            values[key] = value
-        for key, (_, store, k) in targets.items():
-            current = store[k]
-            current[...] = backend.to_backend(values[key], backend.backend_of(current), current.dtype)
+            plan[key] = (store[k], _checked_entry(where, key, state[key], store[k], m, k))
+        return plan
+
+    @staticmethod
+    def _apply_state_dict(plan: dict) -> None:
+        """Copy what :meth:`_check_state_dict` accepted into place (nothing here can fail)."""
+        for current, value in plan.values():
+            current[...] = value
 
     def to(self, backend_name: str | None = None, dtype=None) -> Module:
         """Move parameters, gradients and buffers to another backend and/or floating dtype, in place."""
@@ -149,7 +172,7 @@ class Module:
         return self
 
     def _clear_cache(self) -> None:
-        self._out_shape = None
+        self._out_shape = self._out_dtype = None
 
     def _short_repr(self) -> str:
         """The repr for a single layer; only the class name for a container (its repr spans many lines)."""
@@ -172,7 +195,7 @@ class Module:
     def _run_forward(self, x, train, check_finite: bool):
         self._check_input(x, check_finite)
         y = fast.forward(self, x, self._mode(train))
-        self._out_shape, self._out_backend = tuple(y.shape), backend.backend_of(y)
+        self._out_shape, self._out_backend, self._out_dtype = tuple(y.shape), backend.backend_of(y), y.dtype
         return y
 
     def _mode(self, train: bool | None):
@@ -181,6 +204,9 @@ class Module:
 
     def backward(self, dy, param_grads: bool = True, input_grad: bool = True):
         """dx = dL/dx from dy = dL/dy; adds dL/dtheta into ``grads`` unless ``param_grads`` is False.
+
+        ``dy`` must be an array of the last forward output's backend, shape and dtype, else LayerInputError naming
+        the layer (a float64 dy on a float32 layer is refused as forward refuses a float64 x there: no silent cast).
 
         ``input_grad=False`` says the caller will not use dx (a discriminator step: the data needs no gradient):
         layers that can skip computing it do (Dense and the convolutions: one GEMM fewer), and None is returned.
@@ -200,6 +226,11 @@ class Module:
             raise LayerInputError(
                 f"{self!r}: backward got dy of shape {tuple(dy.shape)}, expected the forward output's shape "
                 f"{self._out_shape}"
+            )
+        if dy.dtype != self._out_dtype:  # refused, not cast: forward refuses a mismatched x the same way
+            raise LayerInputError(
+                f"{self!r}: backward got dy of dtype {dy.dtype}, expected the forward output's dtype "
+                f"{self._out_dtype} (cast dy with dy.astype({str(self._out_dtype)!r}))"
             )
         dx = fast.backward(self, dy, param_grads, input_grad)  # as forward ran: whole, or in chunks
         return dx if input_grad else None
@@ -245,6 +276,12 @@ class Module:
             self._fail(f"an object of type {type(x).__name__} (not a NumPy or CuPy array)")
         if not np.issubdtype(x.dtype, np.floating):
             self._fail(f"dtype {x.dtype} (expected float32 or float64)")
+        if x.ndim == 0:
+            self._fail("a 0-d array (a single number; a layer takes a batch, (N, ...))")
+        if x.shape[0] == 0:
+            self._fail(f"an empty batch, shape {tuple(x.shape)} (N = 0)")
+        if x.size == 0:
+            self._fail(f"shape {tuple(x.shape)}, which holds no values")
         first = next(iter(self._params.values()), None)
         if first is not None:
             if backend.backend_of(x) != backend.backend_of(first):
@@ -261,3 +298,38 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _checked_entry(where: str, key: str, value, current, module: Module, name: str):
+    """``value`` for state entry ``key`` (the array ``current``, named ``name`` in ``module``), on ``current``'s
+    backend and dtype; ValueError naming the key if it is refused."""
+    whose = f"(the {name} of {module._short_repr()})"
+    if not backend.is_cupy(value):
+        try:
+            value = np.asarray(value)
+        except Exception as exc:  # noqa: BLE001 - ragged lists, GPU torch tensors, ...: refused, by key
+            raise ValueError(f"{where}: {key!r} is not an array ({type(exc).__name__}: {exc}) {whose}") from None
+    if tuple(value.shape) != tuple(current.shape):
+        raise ValueError(f"{where}: {key!r} has shape {tuple(value.shape)}, expected {tuple(current.shape)} {whose}")
+    kind, target = value.dtype.kind, current.dtype
+    if np.issubdtype(target, np.floating):
+        if kind != "f":
+            raise ValueError(f"{where}: {key!r} has dtype {value.dtype}; expected real floating-point values "
+                             f"{whose}")
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf, refused just below
+            out = backend.to_backend(value, backend.backend_of(current), target)
+        if not bool(backend.array_module(out).isfinite(out).all()):
+            what = "NaN or inf" if value.dtype.itemsize <= target.itemsize else f"NaN, inf or values beyond {target}"
+            raise ValueError(f"{where}: {key!r} holds {what}; parameters and buffers must be finite {whose}")
+    elif np.issubdtype(target, np.integer):
+        if kind not in "iu":
+            raise ValueError(f"{where}: {key!r} has dtype {value.dtype}; expected integers {whose}")
+        xp = backend.array_module(value)
+        if value.size and (bool((value < 0).any()) or int(xp.max(value)) > np.iinfo(target).max):
+            raise ValueError(f"{where}: {key!r} must hold integers from 0 to {np.iinfo(target).max} {whose}")
+        out = backend.to_backend(value, backend.backend_of(current), target)
+    else:  # pragma: no cover - minigan holds float and integer arrays only
+        raise ValueError(f"{where}: {key!r}: cannot load into a {target} array {whose}")
+    if name in module._nonnegative_state and bool((out < 0).any()):
+        raise ValueError(f"{where}: {key!r} holds negative values; it must be >= 0 {whose}")
+    return out

@@ -17,6 +17,7 @@ from minigan.nn.module import LayerInputError, Module
 class _BatchNorm(Module):
     _ranks: tuple[int, ...] = ()
     _layout = ""
+    _nonnegative_state = ("running_var",)  # load_state_dict refuses a negative variance
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()

@@ -27,11 +27,13 @@ labels are not trained). That block is what the generator step sends into G.back
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 
 from minigan import backend, losses
 from minigan.train.gan import GAN
+from minigan.train.trainer import Count, OneOf
 
 D_LABELS = ("vector", "maps")
 
@@ -113,6 +115,8 @@ class CGAN(GAN):
     """
 
     HYPERPARAMETERS = GAN.HYPERPARAMETERS + ("n_classes", "d_labels")  # saved in checkpoints
+    HYPERPARAMETER_RULES: ClassVar[dict] = {**GAN.HYPERPARAMETER_RULES, "n_classes": Count(2, fixed=True),
+                                            "d_labels": OneOf(D_LABELS, fixed=True)}  # fixed by G and D
 
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, k: int = 1,
                  generator_loss: str = "non-saturating", seed: int | None = 0, *, n_classes: int,

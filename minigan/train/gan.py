@@ -19,8 +19,10 @@ folded in. The optimizers are the caller's choice (the paper used SGD with momen
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from minigan import losses
-from minigan.train.trainer import Trainer
+from minigan.train.trainer import Count, OneOf, Trainer
 
 GENERATOR_LOSSES = {
     "saturating": losses.generator_saturating,
@@ -32,6 +34,8 @@ class GAN(Trainer):
     """Algorithm 1 of Goodfellow et al. 2014 with k discriminator steps per generator step."""
 
     HYPERPARAMETERS = Trainer.HYPERPARAMETERS + ("k", "generator_loss")  # saved in checkpoints
+    HYPERPARAMETER_RULES: ClassVar[dict] = {**Trainer.HYPERPARAMETER_RULES, "k": Count(1),
+                                            "generator_loss": OneOf(GENERATOR_LOSSES)}  # what a checkpoint may set
 
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, k: int = 1,
                  generator_loss: str = "non-saturating", seed: int | None = 0):

@@ -13,8 +13,13 @@ values. Other errors, a layer's wrong shape or dtype among them, are bugs and pa
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import warnings
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
 
 from minigan import backend, fast
 from minigan.errors import LayerInputError, NonFiniteError
@@ -24,6 +29,117 @@ from minigan.train.history import History
 
 class TrainingDiverged(FloatingPointError):
     """A loss became NaN or infinite: training stops instead of going on with garbage."""
+
+
+class StateError(ValueError):
+    """A state given to :meth:`Trainer.load_state_dict` (e.g. read from a checkpoint) that is refused; the message
+    names the field. Nothing was applied."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# what a checkpoint's hyperparameters may hold (see Trainer.HYPERPARAMETER_RULES)
+# ---------------------------------------------------------------------------------------------------------------
+def _is_int(value) -> bool:
+    """True for a Python or NumPy integer (bool excluded)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    """True for a Python or NumPy int or float (bool and complex excluded)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_finite_real(value) -> bool:
+    """True for a finite int or float (an int too large for a float counts as not finite)."""
+    if not _is_real(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+class Count:
+    """An integer >= ``minimum`` (below 2**63). ``fixed``: it must equal the trainer's own value (the networks were
+    built for it, as for nz)."""
+
+    def __init__(self, minimum: int = 1, fixed: bool = False):
+        self.minimum, self.fixed = minimum, fixed
+
+    def check(self, value, current):
+        if not _is_int(value) or not self.minimum <= value < 2**63:
+            raise ValueError(f"must be an integer >= {self.minimum}")
+        return _same_as(int(value), current, self.fixed)
+
+
+class Real:
+    """A finite real number >= ``minimum`` (> ``minimum`` when ``strict``)."""
+
+    def __init__(self, minimum: float = 0.0, strict: bool = False):
+        self.minimum, self.strict = minimum, strict
+
+    def check(self, value, current):
+        ok = _is_finite_real(value) and (value > self.minimum if self.strict else value >= self.minimum)
+        if not ok:
+            raise ValueError(f"must be a finite number {'>' if self.strict else '>='} {self.minimum}")
+        return float(value)
+
+
+class OneOf:
+    """One of the strings ``choices``. ``fixed``: it must equal the trainer's own value."""
+
+    def __init__(self, choices, fixed: bool = False):
+        self.choices, self.fixed = tuple(choices), fixed
+
+    def check(self, value, current):
+        if not isinstance(value, str) or value not in self.choices:
+            raise ValueError(f"must be one of {list(self.choices)}")
+        return _same_as(value, current, self.fixed)
+
+
+class SameType:
+    """The fallback for a hyperparameter without a rule: the type of the trainer's current value (finite if real)."""
+
+    def check(self, value, current):
+        for test in (lambda v: isinstance(v, bool), _is_int, _is_real, lambda v: isinstance(v, str)):
+            if test(current):
+                if not test(value) or (_is_real(value) and not _is_finite_real(value)):
+                    raise ValueError(f"must be of the type of the trainer's {current!r} (and finite)")
+                return value
+        raise ValueError(f"has no rule, and the trainer's value {current!r} is not a number or a string")
+
+
+def _brief(value, limit: int = 60) -> str:
+    """repr(value), cut to ``limit`` characters (a crafted field may be huge)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _name(value) -> str:
+    """A name as it reads (a short string), anything else as a brief repr."""
+    return value if isinstance(value, str) and value.isidentifier() and len(value) <= 60 else _brief(value)
+
+
+def _same_as(value, current, fixed: bool):
+    if fixed and value != current:
+        raise ValueError(f"this trainer's networks were built for {current!r}; a state cannot change it")
+    return value
+
+
+def _checked_history(history, where: str) -> list[dict]:
+    """Copies of the history's records; ValueError unless a list of dicts of names to finite numbers."""
+    if not isinstance(history, (list, tuple)):
+        raise StateError(f"{where}: history must be a list of records, got {type(history).__name__}")
+    records = []
+    for i, record in enumerate(history):
+        if not isinstance(record, Mapping):
+            raise StateError(f"{where}: history[{i}] must be a dict, got {type(record).__name__}")
+        for key, value in record.items():
+            if not isinstance(key, str) or not _is_finite_real(value):
+                raise StateError(f"{where}: history[{i}][{_brief(key)}] = {_brief(value)}: a record maps names to "
+                                 f"finite numbers")
+        records.append(dict(record))
+    return records
 
 
 class Trainer:
@@ -72,6 +188,11 @@ class Trainer:
     """The attributes saved in checkpoints and restored by :meth:`load_state_dict`: the base trainer's own. Each
     algorithm extends its parent's with the settings it adds (GAN: k, generator_loss; WGAN: n_critic, c; ...)."""
 
+    HYPERPARAMETER_RULES: ClassVar[dict] = {"nz": Count(1, fixed=True), "m": Count(1)}
+    """What :meth:`load_state_dict` accepts for each of ``HYPERPARAMETERS`` (a :class:`Count`, :class:`Real` or
+    :class:`OneOf`); each algorithm extends its parent's. A ``fixed`` one (nz: the networks were built for it) must
+    equal the trainer's own value. A name without a rule must keep the type of the trainer's current value."""
+
     def hyperparameters(self) -> dict:
         """The algorithm's settings (those ``HYPERPARAMETERS`` of its class names) by name."""
         return {name: getattr(self, name) for name in self.HYPERPARAMETERS}
@@ -106,43 +227,95 @@ class Trainer:
             "optimizers": {"G": type(self.opt_G).__name__, "D": type(self.opt_D).__name__},
         }
 
+    STATE_KEYS = ("algorithm", "hyperparameters", "iterations_done", "history", "rngs", "G", "D", "opt_G", "opt_D",
+                  "optimizers")
+    """The keys of :meth:`state_dict`, all of which :meth:`load_state_dict` requires (and no others)."""
+
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` gave, in place, so that training continues exactly where it stopped.
 
-        The algorithm and optimizer classes must match; G, D and the optimizers must fit (names and shapes), else
-        nothing of them changes. Generator states from another backend cannot be restored: they are left as they
-        are, with a warning (the run continues, but not bit for bit).
+        A state is input (it may come from a file someone else wrote): every field is checked before anything is
+        applied, and a state that is refused leaves the trainer exactly as it was (models, optimizers, generators,
+        hyperparameters, step count, history). The checks, each error a ValueError (KeyError for a name that G, D or
+        an optimizer lacks) naming the field:
+
+        * the keys are :attr:`STATE_KEYS`, no more, no fewer; the algorithm and optimizer classes match this one's;
+        * hyperparameters: exactly :attr:`HYPERPARAMETERS`, each within its :attr:`HYPERPARAMETER_RULES` (type and
+          range; nz and the like equal to this trainer's, as the networks were built for them);
+        * iterations_done an integer >= 0; history a list of records, each a dict of names to finite numbers;
+        * rngs: a state of the expected structure for each of this trainer's :meth:`generators`, no others;
+        * G, D: :meth:`minigan.nn.Module.load_state_dict`'s checks (names, shapes, dtype kind, finite values);
+          opt_G, opt_D: :meth:`minigan.optim.Optimizer.load_state_dict`'s (step count, hyperparameters, slots).
+
+        Generator states from another backend cannot be restored: they are left as they are, with a warning (the run
+        continues, but not bit for bit).
         """
         name = type(self).__name__
+        where = f"{name}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise StateError(f"{where}: expected a dict (a Trainer.state_dict()), got {type(state).__name__}")
+        missing = [k for k in self.STATE_KEYS if k not in state]
+        unknown = sorted(str(k) for k in state if k not in self.STATE_KEYS)
+        if missing or unknown:
+            problems = [f"{what} {keys}" for what, keys in (("lacks", missing), ("has unknown keys", unknown)) if keys]
+            raise StateError(f"{where}: the state {' and '.join(problems)}")
         if state["algorithm"] != name:
-            raise ValueError(f"{name}.load_state_dict: the state is from a {state['algorithm']} trainer")
-        unknown = sorted(set(state["hyperparameters"]) - set(self.HYPERPARAMETERS))
-        if unknown:
-            raise ValueError(f"{name}.load_state_dict: the state sets {unknown}, which are not hyperparameters of "
-                             f"{name} (those are {list(self.HYPERPARAMETERS)})")
+            raise StateError(f"{where}: the state is from a {_name(state['algorithm'])} trainer")
+        hypers = self._check_hyperparameters(state["hyperparameters"], where)
         ours = {"G": type(self.opt_G).__name__, "D": type(self.opt_D).__name__}
         if state["optimizers"] != ours:
-            raise ValueError(f"{name}.load_state_dict: the state's optimizers are {state['optimizers']}, this "
+            raise StateError(f"{where}: the state's optimizers are {_brief(state['optimizers'], 120)}, this "
                              f"trainer's are {ours}")
-        parts = (("G", self.G), ("D", self.D), ("opt_G", self.opt_G), ("opt_D", self.opt_D))
-        before = {key: obj.state_dict() for key, obj in parts}
-        part = None
-        try:
-            for part, obj in parts:
-                obj.load_state_dict(state[part])
-        except (KeyError, ValueError) as exc:
-            for key, obj in parts:  # put back what was loaded before the failure
-                obj.load_state_dict(before[key])
-            detail = exc.args[0] if exc.args else exc
-            raise ValueError(f"{name}.load_state_dict: {part} does not fit: {detail}") from exc
+        iterations_done = state["iterations_done"]
+        if not _is_int(iterations_done) or not 0 <= iterations_done < 2**63:
+            raise StateError(f"{where}: iterations_done must be an integer >= 0, got {_brief(iterations_done)}")
+        history = _checked_history(state["history"], where)
         generators = self.generators()
-        for rng_name, rng_state in state["rngs"].items():
-            if rng_name in generators:
-                restore_random(generators[rng_name], rng_state, f"{name} generator {rng_name!r}")
-        for key, value in state["hyperparameters"].items():
+        rng_states = state["rngs"]
+        if not isinstance(rng_states, Mapping):
+            raise StateError(f"{where}: rngs must be a dict of generator states, got {type(rng_states).__name__}")
+        if set(rng_states) != set(generators):
+            raise StateError(f"{where}: rngs holds generators {_brief(sorted(map(str, rng_states)), 120)}, this "
+                             f"trainer has {sorted(generators)}")
+        for rng_name, rng_state in rng_states.items():
+            check_random_state(rng_state, f"{where}: rngs[{rng_name!r}]")
+        plans = {}
+        for part, obj in (("G", self.G), ("D", self.D), ("opt_G", self.opt_G), ("opt_D", self.opt_D)):
+            try:
+                plans[part] = (obj, obj._check_state_dict(state[part]))
+            except (KeyError, ValueError, TypeError) as exc:
+                detail = exc.args[0] if exc.args else exc
+                raise StateError(f"{where}: {part} does not fit: {detail}") from exc
+        # everything is checked: apply (nothing below can fail)
+        for obj, plan in plans.values():
+            obj._apply_state_dict(plan)
+        for rng_name, rng_state in rng_states.items():
+            restore_random(generators[rng_name], rng_state, f"{name} generator {rng_name!r}")
+        for key, value in hypers.items():
             setattr(self, key, value)
-        self.history = History([dict(r) for r in state["history"]])
-        self.iterations_done = int(state["iterations_done"])
+        self.history = History(history)
+        self.iterations_done = int(iterations_done)
+
+    def _check_hyperparameters(self, given, where: str) -> dict:
+        """The state's hyperparameters, each checked against its rule (normalised: ints as int, reals as float)."""
+        name = type(self).__name__
+        if not isinstance(given, Mapping):
+            raise StateError(f"{where}: hyperparameters must be a dict, got {type(given).__name__}")
+        unknown = sorted(str(k) for k in set(given) - set(self.HYPERPARAMETERS))
+        if unknown:
+            raise StateError(f"{where}: the state sets {unknown}, which are not hyperparameters of {name} (those "
+                             f"are {list(self.HYPERPARAMETERS)})")
+        missing = [k for k in self.HYPERPARAMETERS if k not in given]
+        if missing:
+            raise StateError(f"{where}: the state lacks hyperparameters {missing} of {name}")
+        checked = {}
+        for key in self.HYPERPARAMETERS:
+            rule = self.HYPERPARAMETER_RULES.get(key) or SameType()
+            try:
+                checked[key] = rule.check(given[key], getattr(self, key))
+            except ValueError as exc:
+                raise StateError(f"{where}: hyperparameter {key} = {_brief(given[key])}: {exc}") from None
+        return checked
 
     def train(self, sample_data, iterations: int, callbacks=(), progress: bool = True, desc: str | None = None):
         """Run ``iterations`` outer iterations; ``sample_data(m)`` returns a batch of m real samples.
@@ -198,6 +371,43 @@ class Trainer:
             return batch
 
         return sample
+
+
+def check_random_state(state, what: str) -> None:
+    """ValueError naming ``what`` unless ``state`` has the structure of a :meth:`minigan.backend.Random.state_dict`:
+    {"backend": "numpy", "seed": int >= 0 or None, "bit_generator": a PCG64 state} or {"backend": "cupy",
+    "seed": int >= 0}, no other keys. A NumPy state is also tried on a scratch generator (nothing real changes)."""
+    if not isinstance(state, Mapping):
+        raise StateError(f"{what}: expected a generator state (a dict), got {type(state).__name__}")
+    kind = state.get("backend")
+    keys = {"numpy": {"backend", "seed", "bit_generator"}, "cupy": {"backend", "seed"}}.get(kind)
+    if keys is None:
+        raise StateError(f"{what}: backend must be 'numpy' or 'cupy', got {_brief(kind)}")
+    if set(state) != keys:
+        raise StateError(f"{what}: a {kind} generator state has the keys {sorted(keys)}, got "
+                         f"{_brief(sorted(map(str, state)), 120)}")
+    seed = state["seed"]
+    seed_limit = 2**64 if kind == "cupy" else 2**128
+    if not ((seed is None and kind == "numpy") or (_is_int(seed) and 0 <= seed < seed_limit)):
+        raise StateError(f"{what}: seed must be an integer >= 0{' or None' if kind == 'numpy' else ''}, got "
+                         f"{_brief(seed)}")
+    if kind == "cupy":
+        return
+    bits = state["bit_generator"]
+    expected = {"bit_generator": None, "state": None, "has_uint32": None, "uinteger": None}
+    if not isinstance(bits, Mapping) or set(bits) != set(expected):
+        raise StateError(f"{what}: bit_generator must be a PCG64 state {sorted(expected)}, got {_brief(bits)}")
+    inner = bits["state"]
+    ok = (bits["bit_generator"] == "PCG64" and isinstance(inner, Mapping) and set(inner) == {"state", "inc"}
+          and all(_is_int(inner[k]) and 0 <= inner[k] < 2**128 for k in ("state", "inc"))
+          and bits["has_uint32"] in (0, 1) and _is_int(bits["has_uint32"])
+          and _is_int(bits["uinteger"]) and 0 <= bits["uinteger"] < 2**32)
+    if not ok:
+        raise StateError(f"{what}: bit_generator is not a valid PCG64 state: {_brief(bits, 200)}")
+    try:
+        np.random.PCG64().state = dict(bits)  # numpy's own check, on a scratch generator
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise StateError(f"{what}: bit_generator is not a valid PCG64 state ({exc})") from None
 
 
 def restore_random(rng: backend.Random, state: dict, what: str) -> bool:

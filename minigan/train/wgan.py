@@ -20,15 +20,19 @@ wasserstein_fake (losses.py); the estimate of W(P_r, P_theta) logged is the obje
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from minigan import losses
 from minigan.optim import clip_weights
-from minigan.train.trainer import Trainer
+from minigan.train.trainer import Count, Real, Trainer
 
 
 class WGAN(Trainer):
     """Algorithm 1 of Arjovsky et al. 2017: n_critic critic steps (RMSProp + clipping to [-c, c]) per G step."""
 
     HYPERPARAMETERS = Trainer.HYPERPARAMETERS + ("n_critic", "c")  # saved in checkpoints
+    HYPERPARAMETER_RULES: ClassVar[dict] = {**Trainer.HYPERPARAMETER_RULES, "n_critic": Count(1),
+                                            "c": Real(0.0, strict=True)}  # what a checkpoint may set
 
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, n_critic: int = 5, c: float = 0.01,
                  seed: int | None = 0):

@@ -21,15 +21,19 @@ minigan/gradient_penalty.py; the critic may hold no BatchNorm (the paper's rule)
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from minigan import losses
 from minigan.gradient_penalty import check_penalty_support, gradient_penalty
-from minigan.train.trainer import Trainer
+from minigan.train.trainer import Count, Real, Trainer
 
 
 class WGANGP(Trainer):
     """Algorithm 1 of Gulrajani et al. 2017: n_critic critic steps with the gradient penalty per G step."""
 
     HYPERPARAMETERS = Trainer.HYPERPARAMETERS + ("n_critic", "lam")  # saved in checkpoints
+    HYPERPARAMETER_RULES: ClassVar[dict] = {**Trainer.HYPERPARAMETER_RULES, "n_critic": Count(1),
+                                            "lam": Real(0.0)}  # what a checkpoint may set
 
     def __init__(self, G, D, opt_G, opt_D, nz: int, m: int = 64, n_critic: int = 5, lam: float = 10.0,
                  seed: int | None = 0):
