@@ -3,8 +3,8 @@
 from minigan.train.cgan import CGAN, one_hot
 from minigan.train.gan import GAN
 from minigan.train.history import History
-from minigan.train.trainer import Trainer, TrainingDiverged, every
+from minigan.train.trainer import StateError, Trainer, TrainingDiverged, every
 from minigan.train.wgan import WGAN
 from minigan.train.wgan_gp import WGANGP
 
-__all__ = ["CGAN", "GAN", "WGAN", "WGANGP", "History", "Trainer", "TrainingDiverged", "every", "one_hot"]
+__all__ = ["CGAN", "GAN", "WGAN", "WGANGP", "History", "StateError", "Trainer", "TrainingDiverged", "every", "one_hot"]
