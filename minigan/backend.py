@@ -5,7 +5,10 @@ Everything else in minigan writes ``xp.<function>`` where ``xp`` is the array mo
 CuPy mirrors NumPy's API, so one code path serves both.
 
 Select the backend with ``minigan.backend.use("numpy" | "cupy")`` or with the environment variable
-``MINIGAN_BACKEND`` before importing minigan. Nothing here ever patches the global ``numpy`` module.
+``MINIGAN_BACKEND`` before importing minigan. A value that names no backend, or ``cupy`` where CuPy or a GPU is
+missing, does not break ``import minigan`` (nor ``minigan --help``): the first call that needs the backend
+(``get_xp``, ``name``, ``rng``, ``seed``, ``Random()``, ``asarray``) raises its :class:`BackendError`, until
+``use()`` chooses a backend explicitly. Nothing here ever patches the global ``numpy`` module.
 
 Random numbers come from :class:`Random`, a seeded generator living on one backend. :func:`seed` reseeds the
 library-wide generator that layers use for initialisation and dropout masks, so a run is reproducible from one
@@ -66,22 +69,26 @@ def available_backends() -> list[str]:
 
 def use(name: str) -> None:
     """Make ``name`` ("numpy" or "cupy") the active backend for arrays created from now on."""
-    global _name, _xp, _rng
+    global _name, _xp, _rng, _env_error
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; expected one of {BACKENDS}")
     _xp = _import_cupy() if name == "cupy" else np
     if name != _name:
         _rng = None
     _name = name
+    _env_error = None  # an explicit choice replaces whatever MINIGAN_BACKEND said
 
 
 def name() -> str:
     """The active backend's name."""
+    check_environment()
     return _name
 
 
 def get_xp():
     """The active backend's array module (``numpy`` or ``cupy``)."""
+    if _env_error is not None:
+        raise _env_error
     return _xp
 
 
@@ -114,7 +121,9 @@ def to_numpy(a):
 
 def to_backend(a, backend: str | None = None, dtype=None):
     """Move array ``a`` to ``backend`` (default: the active one), optionally casting to ``dtype``."""
-    backend = backend or _name
+    if backend is None:
+        check_environment()
+        backend = _name
     if backend == "numpy":
         out = to_numpy(a)
     elif backend == "cupy":
@@ -170,6 +179,8 @@ class Random:
     """
 
     def __init__(self, seed: int | None = None, backend: str | None = None):
+        if backend is None:
+            check_environment()
         self.backend = backend or _name
         self.seed = seed
         if self.backend == "cupy":
@@ -237,6 +248,7 @@ class Random:
 def seed(value: int | None) -> Random:
     """Reseed the library-wide generator (initialisation, dropout masks) on the active backend."""
     global _rng
+    check_environment()
     _rng = Random(value, _name)
     return _rng
 
@@ -244,13 +256,43 @@ def seed(value: int | None) -> Random:
 def rng() -> Random:
     """The library-wide generator of the active backend (seeded with 0 unless :func:`seed` was called)."""
     global _rng
+    check_environment()
     if _rng is None or _rng.backend != _name:
         _rng = Random(0, _name)
     return _rng
 
 
-_env = os.environ.get("MINIGAN_BACKEND")
-if _env:
-    if _env not in BACKENDS:
-        raise BackendError(f"MINIGAN_BACKEND={_env!r} is not a backend; expected one of {BACKENDS}")
-    use(_env)
+def environment_backend() -> str | None:
+    """The backend ``MINIGAN_BACKEND`` names (None when unset or empty); raises :class:`BackendError` when it names
+    no backend or one that cannot be used here (``cupy`` without CuPy or a GPU). Reads the variable anew."""
+    value = os.environ.get("MINIGAN_BACKEND", "").strip()
+    if not value:
+        return None
+    if value not in BACKENDS:
+        raise BackendError(f"MINIGAN_BACKEND={value!r} is not a backend; expected one of {BACKENDS}")
+    if value == "cupy":
+        try:
+            _import_cupy()
+        except BackendError as exc:
+            raise BackendError(f"{exc} (asked for by MINIGAN_BACKEND=cupy)") from exc
+    return value
+
+
+def check_environment() -> None:
+    """Raise the :class:`BackendError` of an unusable ``MINIGAN_BACKEND`` read at import (nothing if it was fine, or
+    once :func:`use` chose a backend explicitly)."""
+    if _env_error is not None:
+        raise _env_error
+
+
+# MINIGAN_BACKEND, read once at import. A bad value does not break the import (``minigan --help`` and anything
+# that needs no arrays keep working): it is kept, and raised by the first function that needs the backend (name,
+# get_xp, rng, seed, Random, asarray, to_backend) until use() picks a backend explicitly.
+_env_error: BackendError | None = None
+try:
+    _env = environment_backend()
+except BackendError as _exc:
+    _env_error = _exc
+else:
+    if _env:
+        use(_env)

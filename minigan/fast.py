@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -92,17 +93,25 @@ def blas_threads() -> int | None:
     return max(counts) if counts else None
 
 
+def threads_from_environment() -> int | None:
+    """The thread count ``MINIGAN_THREADS`` asks for, read anew: None when unset or blank, else a positive integer
+    written in ASCII digits (surrounding spaces allowed). Anything else ("abc", "0", "-1", "1.5") raises a
+    ValueError naming the variable; the ``minigan`` command calls this when it starts, so a bad value is reported
+    before any work, not at the first layer call."""
+    env = os.environ.get("MINIGAN_THREADS")
+    if env is None or not env.strip():
+        return None
+    text = env.strip()
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < 1:  # up to 999,999,999: no int() of a huge string
+        raise ValueError(f"MINIGAN_THREADS must be a positive integer (a thread count such as 4), got {env!r}")
+    return int(text)
+
+
 def num_threads() -> int:
     """The number of threads minigan shares a layer call among (1: none of its own)."""
     if _threads is None:
-        env = os.environ.get("MINIGAN_THREADS")
-        if env is not None and env.strip():
-            text = env.strip()
-            if not text.isdigit() or int(text) < 1:
-                raise ValueError(f"MINIGAN_THREADS must be a positive integer, got {env!r}")
-            set_num_threads(int(text))
-        else:
-            set_num_threads(blas_threads() or 1)
+        n = threads_from_environment()
+        set_num_threads(n if n is not None else blas_threads() or 1)
     return _threads
 
 

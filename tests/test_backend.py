@@ -106,14 +106,17 @@ def test_environment_variable_numpy():
 
 
 def test_environment_variable_invalid_value():
-    result = run_python("import minigan", "tensorflow")
+    """A bad MINIGAN_BACKEND does not break `import minigan` (so that `minigan --help` works); the first call that
+    needs the backend raises."""
+    assert run_python("import minigan", "tensorflow").returncode == 0
+    result = run_python("import minigan; minigan.backend.get_xp()", "tensorflow")
     assert result.returncode != 0
     assert "BackendError: MINIGAN_BACKEND='tensorflow' is not a backend; expected one of ('numpy', 'cupy')" in (
         result.stderr)
 
 
 def test_environment_variable_cupy_without_cupy():
-    result = run_python("import sys; sys.modules['cupy'] = None; import minigan", "cupy")
+    result = run_python("import sys; sys.modules['cupy'] = None; import minigan; minigan.backend.get_xp()", "cupy")
     assert result.returncode != 0
     assert "BackendError: the 'cupy' backend needs CuPy, which is not installed" in result.stderr
     assert "pip install minigan[cuda12]" in result.stderr

@@ -3,6 +3,9 @@
 * Cache directory: ``root`` if given, else ``$MINIGAN_DATA``, else ``$XDG_CACHE_HOME/minigan``, else
   ``~/.cache/minigan``.
 * Offline mode: ``MINIGAN_OFFLINE=1`` (or ``true``/``yes``) forbids every download.
+* A cache directory that cannot be created or written (``$MINIGAN_DATA`` naming a file, or a read-only folder)
+  makes :func:`download` raise :class:`DownloadError` before any network access, so a loader that can fall back
+  (``load_mnist(source="auto")`` to the offline subset) does so and says why; reading what is already there works.
 * :func:`download` tries each mirror in turn with a timeout, hashes the bytes while writing them to a
   temporary file in the destination folder, and renames that file into place only when the checksum matches.
   An interrupted or corrupted download therefore never leaves a file under the final name.
@@ -102,11 +105,17 @@ def download(
     :class:`DownloadError` listing what went wrong with every URL.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     urls = [urls] if isinstance(urls, str) else list(urls)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable_folder(dest, urls, exc) from exc
     failures = []
     for url in urls:
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        except OSError as exc:
+            raise _unwritable_folder(dest, urls, exc) from exc
         try:
             digest = hashlib.new(algorithm)
             with os.fdopen(fd, "wb") as out, urlopen(url, timeout=timeout) as response:
@@ -132,3 +141,18 @@ def download(
     error = DownloadError(f"could not download {dest.name} from any mirror:\n" + "\n".join(lines))
     error.failures = tuple(failures)
     raise error
+
+
+def _unwritable_folder(dest: Path, urls: list, exc: OSError) -> DownloadError:
+    """The DownloadError of a destination folder that cannot be created or written (``$MINIGAN_DATA`` naming a file
+    or a read-only folder, say): nothing was fetched. Each mirror is listed with the folder's error, whose
+    ``reason`` (read by :func:`minigan.data.mnist.download_failure_reason`) says what is wrong in a few words, so
+    that a caller falling back to other data (``load_mnist(source="auto")``) says why in one line."""
+    strerror = exc.strerror or type(exc).__name__
+    exc.reason = f"data folder not writable ({strerror}; see MINIGAN_DATA): {dest.parent}"
+    error = DownloadError(
+        f"could not download {dest.name}: the folder {dest.parent} cannot be created or written "
+        f"({type(exc).__name__}: {strerror}); set MINIGAN_DATA to a writable folder"
+    )
+    error.failures = tuple((url, exc) for url in urls)
+    return error

@@ -5,7 +5,8 @@ Every image is centre-cropped to a square and resized with Pillow:
     side = min(W, H),  left = (W - side) // 2,  top = (H - side) // 2,
     crop = image[top : top + side, left : left + side]  ->  resize to (size, size), bicubic.
 
-Images are kept as uint8 in the layout image files use: (N, H, W) for grayscale, (N, H, W, 3) for RGB.
+A 16-bit grayscale PNG (Pillow mode "I;16" or "I"; mode "F" alike) is scaled from 0..65535 to 0..255 first, not
+clipped. Images are kept as uint8 in the layout image files use: (N, H, W) for grayscale, (N, H, W, 3) for RGB.
 :class:`minigan.data.batches.Batches` turns them into float NCHW batches in [-1, 1].
 
 Decoding a CelebA-sized folder (200,000 JPEGs) takes minutes, so :func:`load_image_folder` shows a progress
@@ -40,7 +41,8 @@ from minigan.progress import progress_bar
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 N_LFW_FACES = 100  # skimage.data.lfw_subset(): images 0..99 are faces, 100..199 are background patches
-CACHE_FORMAT = 1  # in every cache key: raise it when decoding changes (crop, filter) so old files go unused
+CACHE_FORMAT = 2  # in every cache key: raise it when decoding changes (crop, filter) so old files go unused
+# 2: 16-bit grayscale PNGs are scaled to 8 bits (0..65535 -> 0..255), no longer clipped to 255
 _warned_cache_dirs: set[str] = set()  # cache folders already reported as unwritable in this process
 
 
@@ -120,13 +122,32 @@ def load_image(path: str | os.PathLike, size: int = 64, channels: int = 3) -> np
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)  # photos taken sideways carry their rotation in EXIF
-            img = img.convert(mode)  # also forces the pixel data to be read, so truncated files fail here
+            img = _to_8bit(img).convert(mode)  # also forces the pixel data to be read, so truncated files fail here
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot read as an image ({type(exc).__name__}: {exc})") from exc
     img = img.crop(center_crop_box(*img.size))
     if img.size != (size, size):
         img = img.resize((size, size), getattr(Image, "Resampling", Image).BICUBIC)
     return np.asarray(img, dtype=np.uint8)
+
+
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow's modes of 16-bit (and wider) gray pixels
+
+
+def _to_8bit(img):
+    """``img`` with 8-bit pixels: a 16-bit grayscale image (a 16-bit PNG opens in mode "I;16" or "I"; mode "F"
+    too) is scaled from 0..65535 to 0..255 (v * 255 / 65535, rounded; values outside 0..65535 clipped), where
+    Pillow's own convert("L") would clip every value above 255 to white. Other images are returned as they are
+    (Pillow already reduces 16-bit RGB PNGs to 8 bits by their high byte)."""
+    if img.mode not in WIDE_MODES:
+        return img
+    from PIL import Image
+
+    wide = np.asarray(img, dtype=np.float64)
+    if not np.all(np.isfinite(wide)):  # a float image ("F") holding NaN or inf
+        raise ValueError(f"mode {img.mode} image holds NaN or inf pixel values")
+    narrow = np.round(np.clip(wide, 0.0, 65535.0) * (255.0 / 65535.0)).astype(np.uint8)
+    return Image.fromarray(narrow, "L")
 
 
 def image_files(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
