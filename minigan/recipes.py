@@ -91,6 +91,9 @@ class Run:
         return {} if self.data is None else {"data": self.data.state_dict()}
 
     def load_data_state(self, extra: dict) -> None:
+        """Restore the data stream's position from a checkpoint's extra entries (ValueError if malformed)."""
+        if not isinstance(extra, dict):
+            raise ValueError(f"the checkpoint's data state is a {type(extra).__name__}, not a mapping")
         if self.data is not None and "data" in extra:
             self.data.load_state_dict(extra["data"])
 

@@ -932,3 +932,36 @@ def test_json_carries_nan_and_inf_so_the_checks_must_refuse_them():
     """A sanity check of the tables above: Python's json reads NaN and Infinity, so a crafted file can hold them
     and only the schema checks stand in their way."""
     assert math.isnan(json.loads(json.dumps(NAN))) and json.loads(json.dumps(INF)) == INF
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the data stream's position (a checkpoint's extra/data): checked whole before anything changes
+# ---------------------------------------------------------------------------------------------------------------
+def _batches():
+    from minigan.data import Batches
+
+    stream = Batches(np.zeros((10, 1, 2, 2), np.uint8), None, batch_size=3, shuffle=True, drop_last=True, seed=5)
+    stream.sample(3)
+    return stream
+
+
+_GOOD_DATA_STATE = {"seed": 5, "epoch": 0, "position": 3, "n": 10}
+_DATA_CORRUPTIONS = [("not a dict", [1, 2]), ("missing key", {"seed": 5, "epoch": 0, "n": 10}),
+                     ("extra key", {**_GOOD_DATA_STATE, "x": 1})]
+for _key in _GOOD_DATA_STATE:
+    for _label, _bad in [("negative", -7), ("string", "pwn"), ("float", 1.5), ("bool", True), ("none", None),
+                         ("list", [1])]:
+        _DATA_CORRUPTIONS.append((f"{_key} {_label}", {**_GOOD_DATA_STATE, _key: _bad}))
+_DATA_CORRUPTIONS += [("position beyond n", {**_GOOD_DATA_STATE, "position": 11}),
+                      ("another dataset size", {**_GOOD_DATA_STATE, "n": 11, "position": 0})]
+
+
+@pytest.mark.parametrize("label, state", _DATA_CORRUPTIONS, ids=[c[0] for c in _DATA_CORRUPTIONS])
+def test_a_malformed_data_state_is_refused_and_changes_nothing(label, state):
+    stream = _batches()
+    before = stream.state_dict()
+    with pytest.raises(ValueError, match="Batches"):
+        stream.load_state_dict(state)
+    assert stream.state_dict() == before
+    stream.load_state_dict(_GOOD_DATA_STATE)  # the well-formed state still loads
+    assert stream.state_dict() == _GOOD_DATA_STATE

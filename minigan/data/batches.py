@@ -212,14 +212,22 @@ class Batches:
         return {"seed": self.seed, "epoch": self.epoch, "position": self.position, "n": self.n}
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume from :meth:`state_dict`: the next batch is the one that would have come next."""
-        n = int(state["n"])
-        if n != self.n:
-            raise ValueError(f"Batches: the state was saved for {n} samples, this dataset has {self.n}")
-        position = int(state["position"])
-        if not 0 <= position <= n:
-            raise ValueError(f"Batches: position {position} out of range 0..{n}")
-        self.seed, self.epoch, self.position = int(state["seed"]), int(state["epoch"]), position
+        """Resume from :meth:`state_dict`: the next batch is the one that would have come next. The state is
+        checked whole before anything changes (exactly its four keys, each a non-negative integer; ``n`` this
+        dataset's size, ``position`` within it): ValueError naming what is wrong."""
+        if not isinstance(state, dict) or set(state) != {"seed", "epoch", "position", "n"}:
+            keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"Batches: a state has exactly the keys epoch, n, position, seed; got {keys}")
+        values = {}
+        for key, value in state.items():
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"Batches: state[{key!r}] must be a non-negative integer, got {value!r}")
+            values[key] = int(value)
+        if values["n"] != self.n:
+            raise ValueError(f"Batches: the state was saved for {values['n']} samples, this dataset has {self.n}")
+        if values["position"] > values["n"]:
+            raise ValueError(f"Batches: position {values['position']} out of range 0..{values['n']}")
+        self.seed, self.epoch, self.position = values["seed"], values["epoch"], values["position"]
         self._order = None
 
     def __repr__(self) -> str:
