@@ -517,10 +517,9 @@ class _KernelCall:
 
 
 def _kernels(layer):
+    from minigan.nn.activations import LeakyReLU, ReLU
     from minigan.nn.conv import Conv2d, ConvTranspose2d
     from minigan.nn.dense import Dense
-
-    from minigan.nn.activations import LeakyReLU, ReLU
 
     kind = type(layer)
     if kind is ReLU:

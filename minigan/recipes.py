@@ -93,7 +93,7 @@ class Run:
     def load_data_state(self, extra: dict) -> None:
         """Restore the data stream's position from a checkpoint's extra entries (ValueError if malformed)."""
         if not isinstance(extra, dict):
-            raise ValueError(f"the checkpoint's data state is a {type(extra).__name__}, not a mapping")
+            raise ValueError(f"the checkpoint's data state is a {type(extra).__name__}, not a mapping")  # noqa: TRY004 - bad input, reported as such
         if self.data is not None and "data" in extra:
             self.data.load_state_dict(extra["data"])
 
