@@ -27,6 +27,17 @@ by :mod:`minigan.lab.torch_twin` as well (it imports it from here), is :func:`to
     Flatten                                 Flatten
     Reshape(*shape)                         Sequential(Flatten(), Unflatten(1, shape))   (reshape to (N, *shape))
     Sequential(...)                         Sequential(...)   (nested: names ``3.0.weight`` on both sides)
+    InstanceNorm2d(c, eps, momentum, affine, track_running_stats)   InstanceNorm2d(the same)
+    ReflectionPad2d(padding)                ReflectionPad2d((left, right, top, bottom))
+    Upsample(scale_factor)                  Upsample(scale_factor=..., mode="nearest")
+    Embedding(v, d, padding_idx)            Embedding(v, d, padding_idx)
+    SkipConcat(f, name="model")             SkipConcat(f, name)  cat([x, f(x)], 1), f as attribute ``model``
+    Residual(f, name="conv_block")          Residual(f, name)    x + f(x), f as attribute ``conv_block``
+
+torch has no module for the last two (pytorch-CycleGAN-and-pix2pix writes them inside UnetSkipConnectionBlock and
+ResnetBlock): :data:`TORCH_CLASSES` holds the source of two small torch modules, which :func:`build_torch` runs to
+make them and :func:`export_generator` writes into the file that uses them, so their names (``model.0.weight``,
+``conv_block.1.weight``) are minigan's on both sides.
 
 It describes each torch layer as data (:class:`TorchLayer`: a class name and its arguments); from that one
 description :func:`build_torch` builds the modules and :func:`torch_source` writes the Python code of the
@@ -50,11 +61,39 @@ import numpy as np
 
 from minigan import backend
 
-__all__ = ["KNOWN_LAYERS", "TorchLayer", "TorchUnavailableError", "build_torch", "export_checkpoint",
-           "export_generator", "load_state", "to_torch", "torch_layers", "torch_source"]
+__all__ = ["KNOWN_LAYERS", "TORCH_CLASSES", "TorchLayer", "TorchUnavailableError", "build_torch",
+           "export_checkpoint", "export_generator", "load_state", "to_torch", "torch_layers", "torch_source"]
 
 KNOWN_LAYERS = ("Dense", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "LeakyReLU", "Tanh",
-                "Sigmoid", "Dropout", "Flatten", "Reshape", "Sequential")
+                "Sigmoid", "Dropout", "Flatten", "Reshape", "Sequential", "InstanceNorm2d", "ReflectionPad2d",
+                "Upsample", "Embedding", "SkipConcat", "Residual")
+
+TORCH_CLASSES = {  # torch modules for minigan's containers that torch lacks: the one source of both twin and file
+    "SkipConcat": '''class SkipConcat(nn.Module):
+    """y = cat([x, f(x)], dim=1), f held as self.<name> ("model", as in UnetSkipConnectionBlock): minigan's
+    nn.SkipConcat."""
+
+    def __init__(self, inner, name="model"):
+        super().__init__()
+        self.inner_name = name
+        self.add_module(name, inner)
+
+    def forward(self, x):
+        return torch.cat([x, getattr(self, self.inner_name)(x)], 1)
+''',
+    "Residual": '''class Residual(nn.Module):
+    """y = x + f(x), f held as self.<name> ("conv_block", as in ResnetBlock): minigan's nn.Residual."""
+
+    def __init__(self, inner, name="conv_block"):
+        super().__init__()
+        self.inner_name = name
+        self.add_module(name, inner)
+
+    def forward(self, x):
+        return x + getattr(self, self.inner_name)(x)
+''',
+}
+_torch_classes: dict = {}  # kind -> the class made from TORCH_CLASSES[kind]
 
 
 class TorchUnavailableError(ImportError):
@@ -121,6 +160,22 @@ def torch_layers(layer, where: str | None = None, who: str = "minigan.export") -
                           source=f"minigan Reshape{shape}")
     if kind in (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.Flatten):
         return TorchLayer(kind.__name__)
+    if kind in (nn.SkipConcat, nn.Residual):  # f under its attribute name: f's names are prefixed alike
+        name = layer.inner_name
+        return TorchLayer(kind.__name__, kwargs=() if name == kind.default_name else (("name", name),),
+                          children=(torch_layers(layer.inner, f"{where}.{name}", who),))
+    if kind is nn.InstanceNorm2d:
+        return TorchLayer("InstanceNorm2d", (layer.num_features,),
+                          (("eps", layer.eps), ("momentum", layer.momentum), ("affine", layer.affine),
+                           ("track_running_stats", layer.track_running_stats)))
+    if kind is nn.ReflectionPad2d:
+        return TorchLayer("ReflectionPad2d", (layer.padding,))
+    if kind is nn.Upsample:
+        sh, sw = layer.scale_factor
+        return TorchLayer("Upsample", kwargs=(("scale_factor", sh if sh == sw else (sh, sw)), ("mode", layer.mode)))
+    if kind is nn.Embedding:
+        padding = () if layer.padding_idx is None else (("padding_idx", layer.padding_idx),)
+        return TorchLayer("Embedding", (layer.num_embeddings, layer.embedding_dim), padding)
     raise TypeError(f"{who}: no torch twin for {where}, {layer!r} (a {kind.__module__}.{kind.__qualname__}); "
                     f"the layers it knows: {', '.join(KNOWN_LAYERS)}")
 
@@ -131,16 +186,42 @@ def build_torch(spec: TorchLayer, tnn=None):
         tnn = _import_torch().nn
     if spec.kind == "Sequential":
         return tnn.Sequential(*(build_torch(child, tnn) for child in spec.children))
+    if spec.kind in TORCH_CLASSES:
+        return _torch_class(spec.kind)(*(build_torch(child, tnn) for child in spec.children), **dict(spec.kwargs))
     return getattr(tnn, spec.kind)(*spec.args, **dict(spec.kwargs))
+
+
+def _torch_class(kind: str):
+    """The torch module class whose source is TORCH_CLASSES[kind] (made once), the same code the file holds."""
+    if kind not in _torch_classes:
+        torch = _import_torch()
+        namespace = {"torch": torch, "nn": torch.nn, "__name__": "minigan.export.torch_classes"}
+        source = compile(TORCH_CLASSES[kind], f"<minigan.export.TORCH_CLASSES[{kind!r}]>", "exec")
+        exec(source, namespace)  # noqa: S102 - a constant of this module: the code the exported file holds
+        _torch_classes[kind] = namespace[kind]
+    return _torch_classes[kind]
+
+
+def _torch_classes_used(spec: TorchLayer) -> list:
+    """The kinds of TORCH_CLASSES that a description holds, in TORCH_CLASSES' order."""
+    def kinds(s):
+        return {s.kind} | {k for child in s.children for k in kinds(child)}
+
+    used = kinds(spec)
+    return [kind for kind in TORCH_CLASSES if kind in used]
 
 
 def torch_source(spec: TorchLayer, indent: int = 0, prefix: str = "nn.") -> str:
     """Python source that builds the module a :class:`TorchLayer` describes (``nn`` being ``torch.nn``). A
     Sequential of containers is written one child a line, each with a comment giving its state-dict prefix."""
+    if spec.kind in TORCH_CLASSES:  # defined in the file itself (TORCH_CLASSES), not in torch.nn
+        arguments = [torch_source(child, indent, prefix) for child in spec.children]
+        arguments += [f"{k}={v!r}" for k, v in spec.kwargs]
+        return f"{spec.kind}({', '.join(arguments)})"
     if spec.kind != "Sequential":
         arguments = [*map(repr, spec.args), *(f"{k}={v!r}" for k, v in spec.kwargs)]
         return f"{prefix}{spec.kind}({', '.join(arguments)})"
-    if not any(child.kind == "Sequential" for child in spec.children):
+    if not any(child.kind == "Sequential" or child.kind in TORCH_CLASSES for child in spec.children):
         inline = f"{prefix}Sequential({', '.join(torch_source(child, prefix=prefix) for child in spec.children)})"
         if len(inline) + indent < 80:
             return inline
@@ -220,7 +301,7 @@ DTYPE = torch.{dtype}
 WEIGHTS = {weights!r}  # the state dict written beside this file
 
 
-def build() -> nn.Sequential:
+{classes}def build() -> nn.Sequential:
     """The generator's network (torch's own initialisation; load the weights into it)."""
     return {network}.to(DTYPE)
 
@@ -285,7 +366,8 @@ def export_generator(G, out, *, nz: int, n_classes: int = 0, title: str | None =
         output_note=", in [-1, 1] (G ends in tanh)." if _leaf_kinds(spec)[-1:] == ["Tanh"] else ".",
         version=minigan.__version__, first_keys=", ".join(keys[:3]), about=about + "\n" if about else "",
         n_classes=n_classes, output_shape=output_shape, dtype=str(_module_dtype(module)).removeprefix("torch."),
-        network=torch_source(spec, indent=4))
+        network=torch_source(spec, indent=4),
+        classes="".join(TORCH_CLASSES[kind] + "\n\n" for kind in _torch_classes_used(spec)))
     compile(text, str(source), "exec")  # a bug here must not leave a file that does not run
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, out)

@@ -20,7 +20,8 @@ training does it across machines:
 * outputs are written into one array for the whole batch, each chunk's rows by the thread that made them.
 
 Which layers: those that declare ``per_sample = True`` (sample n's output depends only on sample n's input, and the
-parameter gradient is a sum over samples): Dense, the convolutions, Flatten, Reshape, and the activations from
+parameter gradient is a sum over samples): Dense, the convolutions, Flatten, Reshape, ReflectionPad2d, Upsample,
+InstanceNorm2d (without running statistics), Embedding, and the activations from
 ELEMENTWISE_BYTES of input on (below that a pass over memory gains less than its chunks cost). BatchNorm mixes the
 samples through its batch statistics: its passes run over blocks of rows instead (see below). Dropout draws from
 one random stream: it runs whole. Dense and the convolutions have kernels of their own here, which fuse their

@@ -56,7 +56,8 @@ def check_penalty_support(critic) -> list:
     layers = leaf_layers(critic)
     for i, layer in enumerate(layers):
         if not getattr(layer, "supports_gradient_penalty", False):
-            supported = "Dense, Conv2d, ReLU, LeakyReLU, Flatten, Reshape"
+            supported = ("Dense, Conv2d, ReLU, LeakyReLU, Flatten, Reshape, ReflectionPad2d, Upsample, and SkipConcat / "
+                         "Residual around such layers")
             hint = " (Gulrajani et al. rule out batch normalisation in the critic)" if "BatchNorm" in \
                 type(layer).__name__ else ""
             raise PenaltyNotSupported(

@@ -774,6 +774,12 @@ LAYERS = {
     "Flatten": (nn.Flatten, (2, 3, 2)),
     "Reshape": (lambda: nn.Reshape(3, 2), (2, 6)),
     "Sequential": (lambda: nn.Sequential(nn.Dense(4, 3), nn.ReLU()), (2, 4)),
+    "InstanceNorm2d": (lambda: nn.InstanceNorm2d(3, affine=True, track_running_stats=True), (2, 3, 2, 2)),
+    "ReflectionPad2d": (lambda: nn.ReflectionPad2d(1), (2, 3, 3, 3)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=2), (2, 3, 2, 2)),
+    "SkipConcat": (lambda: nn.SkipConcat(nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU())), (2, 3, 3, 3)),
+    "Residual": (lambda: nn.Residual(nn.Sequential(nn.Dense(4, 4), nn.ReLU())), (2, 4)),
+    "Embedding": (lambda: nn.Embedding(5, 3), (2, 4)),  # its ids are integers: see DY_CASES
 }
 
 
@@ -809,7 +815,7 @@ def test_every_layer_refuses_empty_and_0d_inputs_by_name(name, case, train):
     assert_same(before, tree(layer.state_dict()))  # running statistics untouched
 
 
-DY_CASES = [(n, layer_dtype, dy_dtype) for n in LAYERS
+DY_CASES = [(n, layer_dtype, dy_dtype) for n in LAYERS if n != "Embedding"  # float x; its dy: test_new_layers.py
             for layer_dtype, dy_dtype in ((np.float32, np.float64), (np.float64, np.float32), (np.float32, np.int64),
                                           (np.float32, np.float16), (np.float32, np.complex64))]
 

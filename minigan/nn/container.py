@@ -41,6 +41,17 @@ class Sequential(Module):
     def _expected(self):
         return self.layers[0]._expected() if self._children else "an array"
 
+    def _check_input(self, x, check_finite):
+        """A stack accepts what its first layer accepts: float batches, unless that layer has an input check of its
+        own (an Embedding takes integer ids), which then decides."""
+        first = self.layers[0] if self._children else None
+        if first is None or type(first)._check_input is Module._check_input:
+            return super()._check_input(x, check_finite)
+        try:
+            first._check_input(x, check_finite)
+        except LayerInputError as e:
+            raise type(e)(f"Sequential layer 0: {e}") from None
+
     def _mode(self, train):
         # passed on as given: with no override (None) every layer runs in its own mode, so that
         # model[3].eval() puts that one layer in evaluation mode, as in PyTorch
