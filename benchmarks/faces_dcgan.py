@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from minigan import backend, fast, recipes
+from minigan.lab.report import cpu_model
 from minigan.lab.torch_twin import torch_twin
 from minigan.viz import image_grid
 
@@ -273,16 +274,6 @@ def loss_figure(path, ours: list[dict], theirs: list[dict], window: int = 10) ->
 # ---------------------------------------------------------------------------------------------------------------
 # the machine
 # ---------------------------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minigan.lab.report import cpu_model
+
 WIDTH, HEIGHT = 178, 218  # CelebA's img_align_celeba
 NOISE_SIGMA, JPEG_QUALITY = 3.0, 90
 
@@ -126,16 +128,6 @@ def load_in_subprocess(folder: Path, size: int, channels: int, cache_dir: Path, 
 # ---------------------------------------------------------------------------------------------------------------
 # the report
 # ---------------------------------------------------------------------------------------------------------------
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> str:
     import PIL
     import tqdm

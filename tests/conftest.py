@@ -19,7 +19,7 @@ settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
-from minigan import backend
+from minigan import backend, fast
 
 
 class Backend:
@@ -70,3 +70,25 @@ def _restore_defaults():
     backend.seed(0)
     yield
     backend.set_default_dtype(np.float32)
+
+
+@pytest.fixture(params=["whole batch", "three threads"])
+def threads_mode(request, monkeypatch):
+    """Each check twice: every layer's own code on the whole batch (minigan.reference), and through minigan.fast
+    inside a threads() block with three threads and chunks of a single sample, so that the chunked, threaded path
+    of every per-sample layer meets the same random shapes, strides and paddings."""
+    if request.param == "whole batch":
+        yield request.param
+        return
+    if fast.blas_threads() is None:
+        pytest.skip("threadpoolctl finds no BLAS here to hold at one thread: minigan runs no threads of its own")
+    previous = fast.num_threads()
+    monkeypatch.setattr(fast, "MIN_BATCH", 1)
+    monkeypatch.setattr(fast, "SMALL_WORK", 0)
+    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
+    fast.set_num_threads(3)
+    try:
+        with fast.threads():
+            yield request.param
+    finally:
+        fast.set_num_threads(previous)

@@ -66,26 +66,10 @@ seeds = st.integers(0, 2**31 - 1)
 _WORST: dict[str, float] = {}
 
 
-@pytest.fixture(params=["whole batch", "three threads"], autouse=True)
-def _threads(request, monkeypatch):
-    """Every check runs twice: each layer's own code on the whole batch (minigan.reference), and through
-    minigan.fast inside a threads() block with three threads and chunks of a single sample, so that the chunked,
-    threaded path of every per-sample layer meets the same random shapes, strides and paddings."""
-    if request.param == "whole batch":
-        yield
-        return
-    if fast.blas_threads() is None:
-        pytest.skip("threadpoolctl finds no BLAS here to hold at one thread: minigan runs no threads of its own")
-    previous = fast.num_threads()
-    monkeypatch.setattr(fast, "MIN_BATCH", 1)
-    monkeypatch.setattr(fast, "SMALL_WORK", 0)
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    fast.set_num_threads(3)
-    try:
-        with fast.threads():
-            yield
-    finally:
-        fast.set_num_threads(previous)
+@pytest.fixture(autouse=True)
+def _threads(threads_mode):
+    """Every check runs twice, whole and through minigan.fast on three threads (conftest.threads_mode)."""
+    yield
 
 
 @pytest.fixture(scope="module", autouse=True)

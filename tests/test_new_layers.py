@@ -67,27 +67,6 @@ def _report_worst():
             print(f"  {name:<44s} {err:.1e}")
 
 
-@pytest.fixture(params=["whole batch", "three threads"])
-def threads_mode(request, monkeypatch):
-    """As tests/test_gradients.py: each check on the whole batch, and through minigan.fast on three threads with
-    one sample per chunk (every per-sample layer then runs on replicas)."""
-    if request.param == "whole batch":
-        yield request.param
-        return
-    if fast.blas_threads() is None:
-        pytest.skip("threadpoolctl finds no BLAS here to hold at one thread: minigan runs no threads of its own")
-    previous = fast.num_threads()
-    monkeypatch.setattr(fast, "MIN_BATCH", 1)
-    monkeypatch.setattr(fast, "SMALL_WORK", 0)
-    monkeypatch.setattr(fast, "CHUNK_BYTES", 1)
-    fast.set_num_threads(3)
-    try:
-        with fast.threads():
-            yield request.param
-    finally:
-        fast.set_num_threads(previous)
-
-
 def _setup(seed: int, dtype=np.float64) -> np.random.Generator:
     backend.set_default_dtype(dtype)
     backend.seed(seed)

@@ -1,7 +1,8 @@
-"""Small helpers the benchmark scripts in benchmarks/ share: a median clock and where a table goes."""
+"""Small helpers the benchmark scripts in benchmarks/ share: a median clock, the CPU's name and where a table goes."""
 
 from __future__ import annotations
 
+import platform
 import time
 from pathlib import Path
 
@@ -17,6 +18,17 @@ def median_ms(fn, repeats: int = 30) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1e3)
+
+
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (Linux), else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def emit(text: str, out: str | None) -> int:
