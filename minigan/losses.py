@@ -149,6 +149,41 @@ def least_squares(scores, target: float):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# per-element means: PatchGAN outputs and image reconstructions (pix2pix, CycleGAN)
+# ---------------------------------------------------------------------------------------------------------------
+# A PatchGAN gives one logit per patch, (N, 1, H', W'), and PyTorch's losses (BCEWithLogitsLoss, MSELoss,
+# L1Loss), which the reference code of pix2pix and CycleGAN calls, average over every element, not only over the
+# batch. With M = the number of elements of the input:
+def bce_with_logits_mean(logits, target: float):
+    r"""(1/M) \sum_j -[y log sigma(t_j) + (1 - y) log(1 - sigma(t_j))];  d/dt_j = (sigma(t_j) - y) / M.
+
+    pix2pix's GANLoss("vanilla") on a PatchGAN: y = 1 for "real", 0 for "fake". Returns (value, grad)."""
+    M = logits.size
+    value = (target * softplus(-logits) + (1 - target) * softplus(logits)).sum() / M
+    return value, (sigmoid(logits) - target) / M
+
+
+def mse_mean(scores, target: float):
+    r"""(1/M) \sum_j (s_j - y)^2;  d/ds_j = 2 (s_j - y) / M.
+
+    CycleGAN's GANLoss("lsgan") (PyTorch's MSELoss: no 1/2, unlike :func:`least_squares`). Returns (value, grad)."""
+    M = scores.size
+    diff = scores - target
+    return (diff * diff).sum() / M, 2.0 * diff / M
+
+
+def l1_mean(x, target):
+    r"""(1/M) \sum_j |x_j - b_j|;  d/dx_j = sign(x_j - b_j) / M (0 where they are equal, as torch.sign).
+
+    pix2pix's and CycleGAN's L1 terms (PyTorch's L1Loss) between an output and its target (an array of x's
+    shape). The caller multiplies value and gradient by lambda. Returns (value, grad)."""
+    xp = backend.array_module(x)
+    M = x.size
+    diff = x - target
+    return xp.abs(diff).sum() / M, xp.sign(diff) / M
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # classification (the evaluation classifier)
 # ---------------------------------------------------------------------------------------------------------------
 def softmax(logits):

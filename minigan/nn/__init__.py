@@ -8,6 +8,7 @@ from minigan.nn.dense import Dense
 from minigan.nn.dropout import Dropout
 from minigan.nn.embedding import Embedding
 from minigan.nn.module import LayerInputError, Module
+from minigan.nn.module_dict import ModuleDict
 from minigan.nn.norm import BatchNorm1d, BatchNorm2d, InstanceNorm2d
 from minigan.nn.padding import ReflectionPad2d
 from minigan.nn.shape import Flatten, Reshape
@@ -26,6 +27,7 @@ __all__ = [
     "LayerInputError",
     "LeakyReLU",
     "Module",
+    "ModuleDict",
     "ReLU",
     "ReflectionPad2d",
     "Reshape",

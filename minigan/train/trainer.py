@@ -358,12 +358,13 @@ class Trainer:
 
     def _finite_batches(self, sample_data):
         """``sample_data``, refusing a batch that holds NaN or inf before any network sees it. A batch is an array
-        of samples, or a tuple whose first element is (``(x, labels)`` for conditional models)."""
+        of samples, or a tuple of arrays (``(x, labels)`` for conditional models, ``(A, B)`` for translation
+        models), each of which is checked."""
 
         def sample(m):
             batch = sample_data(m)
-            x = batch[0] if isinstance(batch, tuple) else batch  # (x, labels) for conditional models
-            if not bool(backend.array_module(x).isfinite(x).all()):
+            arrays = batch if isinstance(batch, tuple) else (batch,)
+            if not all(bool(backend.array_module(x).isfinite(x).all()) for x in arrays):
                 raise TrainingDiverged(
                     f"{type(self).__name__}: sample_data returned a batch containing NaN or inf at iteration "
                     f"{self.iterations_done + 1}; training stopped before using it (check the data)"
