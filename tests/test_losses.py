@@ -55,6 +55,13 @@ SINGLE = {
     "least_squares_target_1": (lambda s: losses.least_squares(s, 1.0),
                                lambda s: 0.5 * (s - 1) ** 2, lambda s: s - 1),
     "least_squares_target_0": (lambda s: losses.least_squares(s, 0.0), lambda s: 0.5 * s**2, lambda s: s),
+    # the per-element means (PatchGAN logits, reconstructions): on (N,) and (N, 1), M = N = m
+    "bce_with_logits_mean_target_1": (lambda t: losses.bce_with_logits_mean(t, 1.0),
+                                      lambda t: -np.log(_sig(t)), lambda t: _sig(t) - 1),
+    "bce_with_logits_mean_target_0": (lambda t: losses.bce_with_logits_mean(t, 0.0),
+                                      lambda t: -np.log(1 - _sig(t)), lambda t: _sig(t)),
+    "mse_mean_target_1": (lambda s: losses.mse_mean(s, 1.0), lambda s: (s - 1) ** 2, lambda s: 2 * (s - 1)),
+    "l1_mean_to_0.3": (lambda x: losses.l1_mean(x, 0.3), lambda x: np.abs(x - 0.3), lambda x: np.sign(x - 0.3)),
 }
 # name -> (loss taking (real, fake) and returning (value, grad_real, grad_fake), naive value, naive grads)
 PAIR = {
@@ -303,7 +310,27 @@ def _torch_single():
         "generator_wasserstein": [lambda s: -s.mean()],
         "least_squares_target_1": [lambda s: 0.5 * F.mse_loss(s, torch.ones_like(s))],
         "least_squares_target_0": [lambda s: 0.5 * F.mse_loss(s, torch.zeros_like(s))],
+        "bce_with_logits_mean_target_1": [bce(1.0)],
+        "bce_with_logits_mean_target_0": [bce(0.0)],
+        "mse_mean_target_1": [lambda s: F.mse_loss(s, torch.ones_like(s))],
+        "l1_mean_to_0.3": [lambda x: F.l1_loss(x, torch.full_like(x, 0.3))],
     }
+
+
+@pytest.mark.parametrize("name, form", [
+    ("bce_with_logits_mean", lambda F, torch, t: F.binary_cross_entropy_with_logits(t, torch.ones_like(t))),
+    ("mse_mean", lambda F, torch, t: F.mse_loss(t, torch.ones_like(t))),
+    ("l1_mean", lambda F, torch, t: F.l1_loss(t, torch.ones_like(t))),
+])
+def test_per_element_means_average_over_patches_as_torch_does(bk, name, form):
+    """On PatchGAN logits (N, 1, H', W') these average over all N H' W' elements, as PyTorch's losses do (the
+    batch-mean losses above would divide by N only)."""
+    torch = pytest.importorskip("torch")
+    x_np = _logits((3, 1, 4, 5), seed=12)
+    value, grad = getattr(losses, name)(bk.asarray(x_np, np.float64), 1.0)
+    want_value, (want_grad,) = _torch_value_and_grads(lambda t: form(torch.nn.functional, torch, t), x_np)
+    np.testing.assert_allclose(float(value), want_value, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(bk.to_numpy(grad), want_grad, rtol=1e-10, atol=0)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
