@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from minigan import backend, optim
+from minigan import backend, optim, recipes
 from minigan.gradient_penalty import PenaltyNotSupported, check_penalty_support
 from minigan.models import (
     DATA_KINDS,
@@ -178,7 +178,28 @@ def test_one_wgangp_iteration_with_each_critic(name):
 # ---------------------------------------------------------------------------------------------------------------
 # the registry
 # ---------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", list(MODELS))
+NOISE_MODELS = [name for name, spec in MODELS.items() if spec.data_kind not in recipes.TASK_KINDS]
+TASK_MODELS = [name for name, spec in MODELS.items() if spec.data_kind in recipes.TASK_KINDS]
+
+
+@pytest.mark.parametrize("name", TASK_MODELS)
+def test_task_registry_entries_translate_at_their_image_shape(name):
+    """A translation model's G maps an image of image_shape to another of that shape; its D gives patch logits
+    (N, 1, H', W') for what it judges (pix2pix: cat(A, B))."""
+    spec = MODELS[name]
+    assert spec.description and spec.nz == 0 and spec.n_classes == 0
+    G, D = spec.build()
+    x = backend.get_xp().zeros((2, *spec.image_shape), np.float32)
+    if spec.algorithm == "pix2pix":
+        y = G(x, train=False)
+        assert tuple(y.shape) == (2, *spec.image_shape)
+        logits = D(backend.get_xp().concatenate([x, y], axis=1), train=False)
+        assert logits.ndim == 4 and logits.shape[:2] == (2, 1)
+    else:
+        pytest.fail(f"{name}: no check for algorithm {spec.algorithm!r}")
+
+
+@pytest.mark.parametrize("name", NOISE_MODELS)
 def test_registry_entries_build_what_they_describe(name):
     spec = MODELS[name]
     assert spec.description and spec.algorithm in ("gan", "cgan", "wgan-gp")
@@ -197,7 +218,7 @@ def test_registry_entries_build_what_they_describe(name):
         assert spec.betas == (0.0, 0.9)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", NOISE_MODELS)
 def test_registry_entries_declare_the_data_they_train_on(name):
     """data_kind, not the name, says the data: MNIST models make 1x28x28 digits; "images" models are built for
     the data's number of channels (build(channels=C)), the registered image_shape being the default."""
@@ -217,7 +238,7 @@ def test_a_model_spec_must_declare_a_known_data_kind():
     build = MODELS["mlp-mnist"].build
     with pytest.raises(TypeError, match="data_kind"):
         ModelSpec(build, 100, (1, 28, 28))
-    with pytest.raises(ValueError, match=r"data_kind must be one of \('mnist', 'images'\), got 'faces'"):
+    with pytest.raises(ValueError, match=r"data_kind must be one of \('mnist', 'images', .*\), got 'faces'"):
         ModelSpec(build, 100, (1, 28, 28), data_kind="faces")
 
 
