@@ -122,9 +122,9 @@ MODELS: dict[str, ModelSpec] = {
         _dcgan64(critic=True), 100, _FACES, algorithm="wgan-gp", lr=1e-4, betas=(0.0, 0.9), data_kind="images",
         description="64x64 DCGAN generator with a critic without BatchNorm (DCGAN_D_nobn)"),
     "pix2pix-edges": ModelSpec(
-        lambda: pix2pix_networks(ngf=32, ndf=32, num_downs=5, n_layers_D=1), 0, _DIGITS32, algorithm="pix2pix",
+        lambda: pix2pix_networks(ngf=16, ndf=32, num_downs=5, n_layers_D=1), 0, _DIGITS32, algorithm="pix2pix",
         data_kind="pairs",
-        description="pix2pix (Isola et al. 2017) on edge map -> digit, 32x32: U-Net of 5 downsamplings (ngf 32), "
+        description="pix2pix (Isola et al. 2017) on edge map -> digit, 32x32: U-Net of 5 downsamplings (ngf 16), "
                     "16x16 PatchGAN (ndf 32) on cat(A, B), BCE + 100 L1"),
 }
 
