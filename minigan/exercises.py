@@ -14,6 +14,8 @@ Used from notebooks/01_layers_and_backprop.ipynb, in the manner of CS231n's assi
     check_leaky_relu_backward(cls, negative_slope=0.2)        LeakyReLU._backward
     check_tanh_backward(cls)                                  Tanh._backward
     check_sigmoid_backward(cls)                               Sigmoid._backward
+    check_reflection_pad_backward(cls)                        ReflectionPad2d._backward (notebook 10)
+    check_instance_norm_backward(cls)                         InstanceNorm2d._backward (notebook 10)
     check_dense_jvp(cls)                                      Dense._jvp (the WGAN-GP tangent sweep)
 
 What a backward pass is checked against, and why each:
@@ -54,6 +56,8 @@ __all__ = [
     "check_backward",
     "check_dense_jvp",
     "check_leaky_relu_backward",
+    "check_instance_norm_backward",
+    "check_reflection_pad_backward",
     "check_relu_backward",
     "check_sigmoid_backward",
     "check_tanh_backward",
@@ -298,6 +302,22 @@ def check_tanh_backward(cls, **kw) -> dict:
 def check_sigmoid_backward(cls, **kw) -> dict:
     """Sigmoid: dx = dy y (1 - y), from the cached output y = sigma(x)."""
     return check_backward(cls, nn.Sigmoid, title="Sigmoid backward", **kw)
+
+
+def check_reflection_pad_backward(cls, padding=(2, 1, 1, 2), **kw) -> dict:
+    """ReflectionPad2d: dx = P^T dy, every border gradient added onto the value it was copied from.
+    ``cls(padding)`` must build the layer; the sides differ (left 2, right 1, top 1, bottom 2) so that code
+    which mixes them up shows. Input (2, 2, 4, 5)."""
+    return check_backward(lambda: cls(padding), lambda: nn.ReflectionPad2d(padding), shape=(2, 2, 4, 5),
+                          title=f"ReflectionPad2d{tuple(padding)} backward", **kw)
+
+
+def check_instance_norm_backward(cls, num_features: int = 3, **kw) -> dict:
+    """InstanceNorm2d (affine off, instance statistics): dx = (var + eps)^{-1/2} (dy - <dy> - x_hat <dy x_hat>),
+    the means <.> over (H, W) of each sample and channel. ``cls(num_features)`` must build the layer. Input
+    (3, 3, 4, 5)."""
+    return check_backward(lambda: cls(num_features), lambda: nn.InstanceNorm2d(num_features),
+                          shape=(3, num_features, 4, 5), title="InstanceNorm2d backward", **kw)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -552,3 +552,60 @@ def test_a_wrong_answer_that_raises_is_reported_not_crashed():
 
     with pytest.raises(AssertionError, match="raised AttributeError"):
         check_generator_loss(broken, **QUIET)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 10's layers: reflection padding and instance normalisation
+# ---------------------------------------------------------------------------------------------------------------
+class PadCropsOnly(nn.ReflectionPad2d):
+    """Keeps the middle of dy and drops the border gradients (the values copied into the border get none)."""
+
+    def _backward(self, dy, param_grads, input_grad):
+        left, right, top, bottom = self.padding
+        return dy[:, :, top : dy.shape[2] - bottom, left : dy.shape[3] - right].copy()
+
+
+class PadSidesSwapped(nn.ReflectionPad2d):
+    """Folds the rows with the columns' padding: right only when every side is the same."""
+
+    def _backward(self, dy, param_grads, input_grad):
+        from minigan.nn.padding import fold
+
+        left, right, top, bottom = self.padding
+        return fold(fold(dy, 2, left, right), 3, top, bottom)
+
+
+class InstanceNormStatisticsAsConstants(nn.InstanceNorm2d):
+    """dx = dy / sigma: forgets that mu and var depend on x."""
+
+    def _backward(self, dy, param_grads, input_grad):
+        return dy * self._inv_std
+
+
+class InstanceNormWithBatchNormMeans(nn.InstanceNorm2d):
+    """BatchNorm's means over (N, H, W) instead of (H, W)."""
+
+    def _backward(self, dy, param_grads, input_grad):
+        x_hat = self._normalized()
+        mean = dy.mean(axis=(0, 2, 3), keepdims=True)
+        mean_xhat = (dy * x_hat).mean(axis=(0, 2, 3), keepdims=True)
+        return self._inv_std * (dy - mean - x_hat * mean_xhat)
+
+
+def test_notebook_10s_checkers_pass_minigans_own_layers():
+    from minigan.exercises import check_instance_norm_backward, check_reflection_pad_backward
+
+    for check, cls in ((check_reflection_pad_backward, nn.ReflectionPad2d),
+                       (check_instance_norm_backward, nn.InstanceNorm2d)):
+        errors = check(cls, **NO_TORCH)
+        assert errors and max(errors.values()) < 1e-6
+
+
+@pytest.mark.parametrize("cls", [PadCropsOnly, PadSidesSwapped, InstanceNormStatisticsAsConstants,
+                                 InstanceNormWithBatchNormMeans], ids=lambda c: c.__name__)
+def test_notebook_10s_planted_bugs_are_caught(cls):
+    from minigan.exercises import check_instance_norm_backward, check_reflection_pad_backward
+
+    check = check_reflection_pad_backward if issubclass(cls, nn.ReflectionPad2d) else check_instance_norm_backward
+    with pytest.raises(AssertionError, match="gradient of input vs central differences"):
+        check(cls, **NO_TORCH)

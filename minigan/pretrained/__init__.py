@@ -57,6 +57,8 @@ CATALOG: dict[str, Entry] = {
     "wgan-gp-grid": Entry("wgan-gp-toy", {"mixture": "grid"},
                           ("--iterations", "20000", "--lr", "1e-3", "--lr-decay", "--seed", "0"),
                           "WGAN-GP on the grid of 25 Gaussians (notebook 05), learning rate decayed to 0", keep_D=True),
+    "pix2pix-edges": Entry("pix2pix-edges", {}, ("--epochs", "8", "--seed", "0"),
+                           "pix2pix on edge map -> digit pairs of the offline MNIST subset (notebook 10)"),
 }
 
 
@@ -113,11 +115,17 @@ def load(name: str, backend_name: str | None = None, net: str = "G"):
 
 def sample(name: str, n: int = 64, seed: int = 0, labels=None) -> np.ndarray:
     """n samples of the trained generator ``name`` as a NumPy array (images in [-1, 1], or 2-D points), from noise
-    seeded with ``seed``; a conditional model draws class i // ceil(n / 10) for sample i unless ``labels`` says."""
+    seeded with ``seed``; a conditional model draws class i // ceil(n / 10) for sample i unless ``labels`` says.
+    A translation model (pix2pix, CycleGAN) translates n held-out examples drawn with ``seed`` and returns its
+    picture rows, (rows, n, C, H, W): input, output, target (see :func:`minigan.recipes.task_rows`)."""
     from minigan import backend, recipes
 
     G = load(name)
-    return backend.to_numpy(recipes.generate(G, info(name)["model"], n, seed=seed, labels=labels))
+    meta = info(name)
+    if recipes.data_kind(meta["model"]) in recipes.TASK_KINDS:
+        rows = recipes.task_rows(G, meta["model"], dict(meta["options"]), n, seed=seed)
+        return np.stack([backend.to_numpy(images) for _, images in rows])
+    return backend.to_numpy(recipes.generate(G, meta["model"], n, seed=seed, labels=labels))
 
 
 __all__ = ["CATALOG", "Entry", "PretrainedError", "info", "load", "names", "path", "sample"]
