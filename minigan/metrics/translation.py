@@ -27,12 +27,16 @@ sigma=1.5, use_sample_covariance=False)`` computes the same, which the tests che
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from minigan import backend
 
+USPS_LIKE_CLASSIFIER = Path(__file__).with_name("usps_like_classifier.npz")  # the target-domain classifier of
+# cyclegan-digits: minigan's classifier network trained on the usps-like digits (python -m
+# minigan.metrics.train_classifier --domain usps-like), 98.0% on their 355 held-out digits
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5  # radius int(3.5 * 1.5 + 0.5) = 5: the 11x11 window
 
