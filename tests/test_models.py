@@ -195,6 +195,13 @@ def test_task_registry_entries_translate_at_their_image_shape(name):
         assert tuple(y.shape) == (2, *spec.image_shape)
         logits = D(backend.get_xp().concatenate([x, y], axis=1), train=False)
         assert logits.ndim == 4 and logits.shape[:2] == (2, 1)
+    elif spec.algorithm == "cyclegan":  # G_A: A -> B, G_B: B -> A; D_A judges B, D_B judges A
+        assert set(G) == {"G_A", "G_B"} and set(D) == {"D_A", "D_B"}
+        for g, d in (("G_A", "D_A"), ("G_B", "D_B")):
+            y = G[g](x, train=False)
+            assert tuple(y.shape) == (2, *spec.image_shape)
+            scores = D[d](y, train=False)
+            assert scores.ndim == 4 and scores.shape[:2] == (2, 1)
     else:
         pytest.fail(f"{name}: no check for algorithm {spec.algorithm!r}")
 

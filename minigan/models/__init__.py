@@ -24,6 +24,7 @@ from minigan.models.conditional import (
     cgan_mlp_generator,
 )
 from minigan.models.critics import dcgan_mnist_critic
+from minigan.models.cyclegan import cyclegan_networks, resnet_block, resnet_generator
 from minigan.models.dcgan64 import dcgan64_critic, dcgan64_discriminator, dcgan64_generator
 from minigan.models.dcgan_mnist import dcgan_mnist_discriminator, dcgan_mnist_generator
 from minigan.models.mlp_mnist import mlp_mnist_critic, mlp_mnist_discriminator, mlp_mnist_generator
@@ -58,6 +59,7 @@ class ModelSpec:
         algorithm:    "gan" (minigan.train.GAN), "cgan" (CGAN), "wgan-gp" (WGANGP; D is a critic), "pix2pix"
                       (minigan.train.pix2pix.Pix2Pix), "cyclegan", "stackgan".
         lr, betas:    the Adam settings of the model's source (DCGAN: 2e-4, (0.5, 0.999); WGAN-GP: 1e-4, (0, 0.9)).
+        batch_size:   the batch `minigan train` uses unless --batch-size says (64; CycleGAN 4, its source 1).
         description:  one line: the architecture and where it comes from.
     """
 
@@ -71,6 +73,7 @@ class ModelSpec:
     betas: tuple[float, float] = (0.5, 0.999)
     description: str = ""
     data_kind: str = field(kw_only=True)
+    batch_size: int = field(default=64, kw_only=True)
 
     def __post_init__(self):
         if self.data_kind not in DATA_KINDS:
@@ -126,6 +129,12 @@ MODELS: dict[str, ModelSpec] = {
         data_kind="pairs",
         description="pix2pix (Isola et al. 2017) on edge map -> digit, 32x32: U-Net of 5 downsamplings (ngf 16), "
                     "16x16 PatchGAN (ndf 32) on cat(A, B), BCE + 100 L1"),
+    "cyclegan-digits": ModelSpec(
+        lambda: cyclegan_networks(ngf=16, n_blocks=3, ndf=32, n_layers=2), 0, _DIGITS32, algorithm="cyclegan",
+        data_kind="unpaired", batch_size=4,
+        description="CycleGAN (Zhu et al. 2017) between MNIST (A) and an unpaired digit domain (B, usps-like by "
+                    "default), 32x32: ResNet generators (ngf 16, 3 blocks), PatchGANs (ndf 32), LSGAN, cycle 10, "
+                    "identity 0.5"),
 }
 
 __all__ = [
@@ -136,6 +145,7 @@ __all__ = [
     "cgan_dcgan_generator",
     "cgan_mlp_discriminator",
     "cgan_mlp_generator",
+    "cyclegan_networks",
     "dcgan64_critic",
     "dcgan64_discriminator",
     "dcgan64_generator",
@@ -147,6 +157,8 @@ __all__ = [
     "mlp_mnist_discriminator",
     "mlp_mnist_generator",
     "patchgan_discriminator",
+    "resnet_block",
+    "resnet_generator",
     "pix2pix_networks",
     "toy_discriminator",
     "toy_generator",

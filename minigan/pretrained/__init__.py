@@ -57,7 +57,7 @@ CATALOG: dict[str, Entry] = {
     "wgan-gp-grid": Entry("wgan-gp-toy", {"mixture": "grid"},
                           ("--iterations", "20000", "--lr", "1e-3", "--lr-decay", "--seed", "0"),
                           "WGAN-GP on the grid of 25 Gaussians (notebook 05), learning rate decayed to 0", keep_D=True),
-    "pix2pix-edges": Entry("pix2pix-edges", {}, ("--epochs", "8", "--seed", "0"),
+    "pix2pix-edges": Entry("pix2pix-edges", {}, ("--epochs", "20", "--seed", "0"),
                            "pix2pix on edge map -> digit pairs of the offline MNIST subset (notebook 10)"),
 }
 

@@ -1,10 +1,13 @@
 """The papers' training algorithms, each written next to its pseudocode."""
 
 from minigan.train.cgan import CGAN, one_hot
+from minigan.train.cyclegan import CycleGAN, ImagePool
 from minigan.train.gan import GAN
 from minigan.train.history import History
+from minigan.train.pix2pix import Pix2Pix
 from minigan.train.trainer import StateError, Trainer, TrainingDiverged, every
 from minigan.train.wgan import WGAN
 from minigan.train.wgan_gp import WGANGP
 
-__all__ = ["CGAN", "GAN", "WGAN", "WGANGP", "History", "StateError", "Trainer", "TrainingDiverged", "every", "one_hot"]
+__all__ = ["CGAN", "GAN", "WGAN", "WGANGP", "CycleGAN", "History", "ImagePool", "Pix2Pix", "StateError", "Trainer",
+           "TrainingDiverged", "every", "one_hot"]
