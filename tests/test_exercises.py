@@ -23,7 +23,9 @@ from minigan import nn
 from minigan.exercises import (
     check_backward,
     check_dense_jvp,
+    check_instance_norm_backward,
     check_leaky_relu_backward,
+    check_reflection_pad_backward,
     check_relu_backward,
     check_sigmoid_backward,
     check_tanh_backward,
@@ -335,6 +337,8 @@ EXERCISE_NOTEBOOKS = {  # notebook: (stub names, solution names)
     "05_wasserstein": (["my_clip_weights"], ["clip_weights_solution"]),
     "06_conditional_gan": (["my_one_hot", "my_split_labels"], ["one_hot_solution", "split_labels_solution"]),
     "08_evaluating_gans": (["my_frechet_1d"], ["frechet_1d_solution"]),
+    "10_image_to_image": (["MyReflectionPad2d", "MyInstanceNorm2d"],
+                          ["ReflectionPad2dSolution", "InstanceNorm2dSolution"]),
 }
 CHECKS = {  # stub or solution name: its checker
     "my_generator_loss": check_generator_loss, "generator_loss_solution": check_generator_loss,
@@ -344,6 +348,8 @@ CHECKS = {  # stub or solution name: its checker
     "my_one_hot": check_one_hot, "one_hot_solution": check_one_hot,
     "my_split_labels": check_split_labels, "split_labels_solution": check_split_labels,
     "my_frechet_1d": check_frechet_1d, "frechet_1d_solution": check_frechet_1d,
+    "MyReflectionPad2d": check_reflection_pad_backward, "ReflectionPad2dSolution": check_reflection_pad_backward,
+    "MyInstanceNorm2d": check_instance_norm_backward, "InstanceNorm2dSolution": check_instance_norm_backward,
 }
 
 
