@@ -80,19 +80,20 @@ def main(argv=None) -> int:
         with open(out / f"cyclegan_runs_seed{seed}.csv", "w") as fh:
             fh.write(",".join(rows[-1]) + "\n" + ",".join(f"{v}" for v in rows[-1].values()) + "\n")
 
+    command = (f"`python benchmarks/cyclegan_table.py --seeds {args.seeds} --first-seed {args.first_seed} "
+               f"--iterations {args.iterations} --batch {args.batch}`; held out: {len(a)} MNIST and {len(b)} "
+               f"usps-like digits; {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+               f"{args.threads} thread(s); numpy {np.__version__}.")
+    header = ("| direction | classifier of the target domain on the translations | on the untranslated source "
+              "(source only) | on real targets | cycle L1 |")
+    a_to_b = (f"| A -> B (MNIST -> usps-like) | {mean_sd([r['a_to_b'] for r in rows])} | "
+              f"{mean_sd([r['a_source_only'] for r in rows])} | {mean_sd([r['b_target'] for r in rows])} | "
+              f"{mean_sd([r['cycle_l1_a'] for r in rows])} |")
+    b_to_a = (f"| B -> A (usps-like -> MNIST) | {mean_sd([r['b_to_a'] for r in rows])} | "
+              f"{mean_sd([r['b_source_only'] for r in rows])} | {mean_sd([r['a_target'] for r in rows])} | "
+              f"{mean_sd([r['cycle_l1_b'] for r in rows])} |")
     lines = ["# CycleGAN, MNIST (A) <-> usps-like digits (B), 32x32: label preservation and cycle L1", "",
-             f"`python benchmarks/cyclegan_table.py --seeds {args.seeds} --first-seed {args.first_seed} --iterations "
-             f"{args.iterations} --batch {args.batch}`; held out: {len(a)} MNIST and {len(b)} usps-like digits; "
-             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {args.threads} thread(s); "
-             f"numpy {np.__version__}.", "",
-             "| direction | classifier of the target domain on the translations | on the untranslated source "
-             "(source only) | on real targets | cycle L1 |", "|---|---|---|---|---|",
-             f"| A -> B (MNIST -> usps-like) | {mean_sd([r['a_to_b'] for r in rows])} | "
-             f"{mean_sd([r['a_source_only'] for r in rows])} | {mean_sd([r['b_target'] for r in rows])} | "
-             f"{mean_sd([r['cycle_l1_a'] for r in rows])} |",
-             f"| B -> A (usps-like -> MNIST) | {mean_sd([r['b_to_a'] for r in rows])} | "
-             f"{mean_sd([r['b_source_only'] for r in rows])} | {mean_sd([r['a_target'] for r in rows])} | "
-             f"{mean_sd([r['cycle_l1_b'] for r in rows])} |", "",
+             command, "", header, "|---|---|---|---|---|", a_to_b, b_to_a, "",
              f"Mean ± sd over {len(rows)} seeds; wall per run {np.mean([r['seconds'] for r in rows]):.0f} s.", "",
              "| seed | s | A->B | B->A | cycle L1 A | cycle L1 B |", "|---|---|---|---|---|---|"]
     for r in rows:

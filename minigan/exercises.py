@@ -55,8 +55,8 @@ TOL_SAME = 1e-10  # against minigan's own layer or torch: the same formula, so o
 __all__ = [
     "check_backward",
     "check_dense_jvp",
-    "check_leaky_relu_backward",
     "check_instance_norm_backward",
+    "check_leaky_relu_backward",
     "check_reflection_pad_backward",
     "check_relu_backward",
     "check_sigmoid_backward",

