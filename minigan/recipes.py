@@ -38,7 +38,8 @@ DATA_OPTIONS = {  # the options each kind of data takes, with their defaults
     "images": {"image_folder": None, "image_size": 64, "channels": None},
     "pairs": {"data": "auto"},  # pix2pix: edge map -> digit pairs of MNIST (minigan.data.load_edges2digits)
     "unpaired": {"data": "auto", "domain": "usps-like"},  # CycleGAN: MNIST and a second digit domain
-    "captions": {"data": "auto"},  # StackGAN: captioned MNIST digits (minigan.data.load_captioned_digits)
+    "captions": {"data": "auto", "stage": 1, "stage1": None},  # StackGAN: captioned MNIST digits; stage 2 is
+    # trained on top of a stage-1 checkpoint (its path)
 }
 TASK_KINDS = ("pairs", "unpaired", "captions")  # the kinds whose G takes data, not (only) noise
 TASK_SIZE = 32  # the task models work on MNIST padded to 32x32 (five halvings for the U-Net)
@@ -137,7 +138,25 @@ def build_networks(model: str, options: dict):
     spec = MODELS[model]
     if kind == "images":  # the number of channels follows the data (the offline LFW faces are grayscale)
         return spec.build(channels=options["channels"])
+    if kind == "captions":
+        return _stackgan_networks(options["stage"])
     return spec.build()
+
+
+STACKGAN_TEXT_SCALE = 10.0  # phi = 10 x the unit-norm bag of words (see minigan/train/stackgan.py for why)
+
+
+def _stackgan_networks(stage: int):
+    """(G, D) of stackgan-digits' stage: stage I G (16x16) and D; or stage I (weights to be loaded) followed by a
+    new stage II G (32x32), and the 32x32 D."""
+    from minigan.models.stackgan import stackgan_discriminator, stage1_generator, stage2_generator
+
+    if stage not in (1, 2):
+        raise ValueError(f"stackgan-digits: stage must be 1 or 2, got {stage!r}")
+    G1 = stage1_generator(ngf=128)
+    if stage == 1:
+        return G1, stackgan_discriminator(16, ndf=64)
+    return stage2_generator(G1, ngf=32, r_num=2), stackgan_discriminator(32, ndf=32)
 
 
 def build_generator(model: str, options: dict):
@@ -235,7 +254,28 @@ def _task_trainer(model: str, G, D, m: int, seed: int):
 
         return CycleGAN(G, D, opt_G, opt_D, m=m, lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5, pool_size=50,
                         seed=seed)
+    if spec.algorithm == "stackgan":  # opt_G holds the stage being trained (stage I is frozen in stage II)
+        from minigan.train.stackgan import StackGAN
+
+        trained = G if not hasattr(G, "stage2") else G.stage2
+        return StackGAN(G, D, optim.Adam(trained, spec.lr, spec.betas), opt_D, m=m, seed=seed, kl_coeff=2.0,
+                        text_scale=STACKGAN_TEXT_SCALE)
     raise ValueError(f"{model}: no trainer for algorithm {spec.algorithm!r}")
+
+
+def load_stage1(G, path) -> None:
+    """Load a stackgan-digits stage-1 checkpoint's G into stage II's frozen stage I (``G.stage1``)."""
+    from minigan.io import read_checkpoint
+
+    if path is None:
+        raise ValueError("stackgan-digits stage 2 trains on top of a trained stage I: give --stage1 CHECKPOINT "
+                         "(of `minigan train stackgan-digits --stage 1`)")
+    meta = read_checkpoint(path)
+    info = meta["meta"]
+    if info.get("model") != "stackgan-digits" or (info.get("options") or {}).get("stage") != 1:
+        raise ValueError(f"--stage1 {path}: not a stage-1 checkpoint of stackgan-digits (model "
+                         f"{info.get('model')!r}, options {info.get('options')})")
+    G.stage1.load_state_dict(meta["trainer"]["G"])
 
 
 def set_target(run, iterations: int) -> None:
@@ -282,16 +322,19 @@ def load_task_data(model: str, options: dict, split: str = "train"):
     return load_captioned_digits(split, size=TASK_SIZE, source=source)
 
 
-def _task_run(model: str, options: dict, m: int, seed: int) -> Run:
+def _task_run(model: str, options: dict, m: int, seed: int, fresh: bool = True) -> Run:
     """A task model's run: its trainer and a :class:`minigan.data.TaskBatches` stream (shuffled with seed + 1,
-    and seed + 2 for a second stream)."""
+    and seed + 2 for a second stream). ``fresh``: a new run (not one about to load a checkpoint), which for
+    StackGAN's stage 2 means loading the stage-1 checkpoint into its stage I."""
     from minigan.data import Batches, TaskBatches, split_pair
 
     data = load_task_data(model, options)
     backend.seed(seed)
     G, D = build_networks(model, options)
-    trainer = _task_trainer(model, G, D, m, seed)
     kind = data_kind(model)
+    if kind == "captions" and options["stage"] == 2 and fresh:
+        load_stage1(G, options["stage1"])
+    trainer = _task_trainer(model, G, D, m, seed)
     if kind == "pairs":
         if len(data) < m:
             raise ValueError(f"batch size {m} is larger than the {len(data)} training pairs of {data.source}")
@@ -306,14 +349,36 @@ def _task_run(model: str, options: dict, m: int, seed: int) -> Run:
                              a=Batches(data.a.images, batch_size=m, shuffle=True, drop_last=True, seed=seed + 1),
                              b=Batches(data.b.images, batch_size=m, shuffle=True, drop_last=True, seed=seed + 2))
         source = data.statement
-    else:
-        raise ValueError(f"{model}: no data stream for kind {kind!r}")
+    else:  # captions: (x, phi, phi_wrong), the texts' embeddings made by the trainer (its wrong-caption draws)
+        if len(data) < m:
+            raise ValueError(f"batch size {m} is larger than the {len(data)} captioned digits of {data.source}")
+        captioned = data.batches(m, shuffle=True, drop_last=True, seed=seed + 1)
+        stream = TaskBatches(lambda b: b["captioned"], captioned=captioned)
+        sample_data = trainer.sampler(stream.sample)
+        return Run(model, options, trainer, sample_data, data.source, 1, len(stream), data=stream)
     return Run(model, options, trainer, stream.sample, source, 1, len(stream), data=stream)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # pictures of task models: input / output / target rows
 # ---------------------------------------------------------------------------------------------------------------
+def _caption_rows(G, n: int, seed: int) -> list[tuple[str, object]]:
+    """Ten rows of n samples of a StackGAN G: row k for the caption "a medium k standing upright", noise and
+    conditioning draws from generators of their own seeded with ``seed`` (not the run's)."""
+    from minigan.data.captions import caption_ids, caption_text
+    from minigan.train.stackgan import text_embedding
+
+    dtype = next(iter(G.params.values())).dtype
+    ids = caption_ids(np.arange(10), np.ones(10, np.int64), np.ones(10, np.int64))  # medium, upright
+    rows = []
+    z_rng, eps_rng = backend.Random(seed), backend.Random(seed + 1)
+    for i, text in zip(ids, caption_text(ids)):
+        phi = text_embedding(np.full(n, i), dtype, STACKGAN_TEXT_SCALE)
+        z = z_rng.standard_normal((n, G.nz), dtype)
+        rows.append((text, G.generate(phi, z, train=False, rng=eps_rng)))
+    return rows
+
+
 @functools.lru_cache(maxsize=4)
 def _held_out(model: str, data: str, domain: str | None):
     """The test split of a task model, read once per process (``minigan train`` draws a picture every few
@@ -341,9 +406,11 @@ def task_inputs(model: str, options: dict, n: int, seed: int = 0) -> dict:
 def task_rows(G, model: str, options: dict, n: int = 8, seed: int = 0) -> list[tuple[str, object]]:
     """The picture of a task model's G on n held-out examples, as named rows of n images each (evaluation mode):
     pix2pix: input A (edges), output G(A), target B; CycleGAN: A, G_A(A), its reconstruction G_B(G_A(A)), then
-    the same from B."""
-    inputs = task_inputs(model, options, n, seed)
+    the same from B; StackGAN: one row per digit, each for one caption (no held-out input: G reads text)."""
     kind = data_kind(model)
+    if kind == "captions":
+        return _caption_rows(G, n, seed)
+    inputs = task_inputs(model, options, n, seed)
     if kind == "pairs":
         return [("input A (edges)", inputs["A"]), ("output G(A)", G.forward(inputs["A"], train=False)),
                 ("target B", inputs["B"])]
@@ -355,12 +422,14 @@ def task_rows(G, model: str, options: dict, n: int = 8, seed: int = 0) -> list[t
     raise ValueError(f"{model}: no picture rows for kind {kind!r}")
 
 
-def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = None, progress: bool = True) -> Run:
+def build_run(model: str, m: int = 64, seed: int = 0, options: dict | None = None, progress: bool = True,
+              fresh: bool = True) -> Run:
     """Networks (initialised from ``seed``), trainer (noise seeded with ``seed``) and data (shuffled with
-    ``seed + 1``) of ``model``, on the active backend."""
+    ``seed + 1``) of ``model``, on the active backend. ``fresh=False``: the run is about to load a checkpoint
+    (StackGAN's stage 2 then takes its stage I from there, not from its --stage1 file)."""
     options = default_options(model, **(options or {}))
     if data_kind(model) in TASK_KINDS:
-        return _task_run(model, options, m, seed)
+        return _task_run(model, options, m, seed, fresh)
     if data_kind(model) == "toy":
         from minigan.data import grid, ring
 

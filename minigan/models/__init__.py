@@ -29,6 +29,7 @@ from minigan.models.dcgan64 import dcgan64_critic, dcgan64_discriminator, dcgan6
 from minigan.models.dcgan_mnist import dcgan_mnist_discriminator, dcgan_mnist_generator
 from minigan.models.mlp_mnist import mlp_mnist_critic, mlp_mnist_discriminator, mlp_mnist_generator
 from minigan.models.patchgan import patchgan_discriminator
+from minigan.models.stackgan import stackgan_discriminator, stage1_generator, stage2_generator
 from minigan.models.pix2pix import pix2pix_networks, unet_generator
 from minigan.models.toy import mlp, toy_discriminator, toy_generator
 
@@ -63,7 +64,7 @@ class ModelSpec:
         description:  one line: the architecture and where it comes from.
     """
 
-    build: Callable[..., tuple]
+    build: Callable[..., tuple] | None  # None: the recipe builds it from its options (stackgan-digits' stage)
     nz: int
     image_shape: tuple[int, int, int]
     n_classes: int = 0
@@ -129,6 +130,11 @@ MODELS: dict[str, ModelSpec] = {
         data_kind="pairs",
         description="pix2pix (Isola et al. 2017) on edge map -> digit, 32x32: U-Net of 5 downsamplings (ngf 16), "
                     "16x16 PatchGAN (ndf 32) on cat(A, B), BCE + 100 L1"),
+    "stackgan-digits": ModelSpec(
+        None, 100, _DIGITS32, algorithm="stackgan", data_kind="captions",
+        description="StackGAN (Zhang et al. 2017), caption -> digit: stage I 16x16 (G ngf 128, D ndf 64), stage II "
+                    "32x32 from stage I and the text (G ngf 32, 2 residual blocks, D ndf 32); conditioning "
+                    "augmentation (KL weight 2), matching-aware D; `--stage 2 --stage1 CHECKPOINT` trains stage II"),
     "cyclegan-digits": ModelSpec(
         lambda: cyclegan_networks(ngf=16, n_blocks=3, ndf=32, n_layers=2), 0, _DIGITS32, algorithm="cyclegan",
         data_kind="unpaired", batch_size=4,
@@ -160,6 +166,9 @@ __all__ = [
     "pix2pix_networks",
     "resnet_block",
     "resnet_generator",
+    "stackgan_discriminator",
+    "stage1_generator",
+    "stage2_generator",
     "toy_discriminator",
     "toy_generator",
     "unet_generator",

@@ -2,6 +2,7 @@
 
 from minigan.nn.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from minigan.nn.blocks import Residual, SkipConcat
+from minigan.nn.conditioning import ConditioningAugmentation
 from minigan.nn.container import Sequential
 from minigan.nn.conv import Conv2d, ConvTranspose2d
 from minigan.nn.dense import Dense
@@ -17,6 +18,7 @@ from minigan.nn.upsample import Upsample
 __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
+    "ConditioningAugmentation",
     "Conv2d",
     "ConvTranspose2d",
     "Dense",

@@ -62,6 +62,13 @@ CATALOG: dict[str, Entry] = {
     "cyclegan-digits": Entry("cyclegan-digits", {}, ("--iterations", "1200", "--seed", "0"),
                              "CycleGAN between MNIST and the usps-like digits, unpaired (notebook 10); both "
                              "generators, G_A (A -> B) and G_B (B -> A)"),
+    "stackgan-digits-stage1": Entry("stackgan-digits", {"stage": 1}, ("--iterations", "3000", "--seed", "0"),
+                                    "StackGAN stage I: caption -> 16x16 digit (notebook 11)"),
+    "stackgan-digits": Entry("stackgan-digits", {"stage": 2, "stage1": "runs/pretrained/stackgan-digits-stage1/"
+                                                                       "checkpoint.npz"},
+                             ("--iterations", "1500", "--seed", "0"),
+                             "StackGAN stages I and II: caption -> 32x32 digit, stage II trained on the shipped "
+                             "stage I (make stackgan-digits-stage1 first; notebook 11)"),
 }
 
 

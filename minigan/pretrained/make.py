@@ -21,6 +21,8 @@ import numpy as np
 
 from minigan.pretrained import CATALOG, FOLDER
 
+DEFAULT_RUNS = Path("runs/pretrained")
+
 
 def _cpu() -> str:
     try:
@@ -38,6 +40,15 @@ def data_source(meta: dict) -> str | None:
     return None if source is None else re.sub(r"; /[^;)]*", "", source)
 
 
+def _portable(options: dict, entry) -> dict:
+    """The run's options as the catalogue states them: a --stage1 path as in the recorded command, not where
+    this machine's run read it."""
+    options = dict(options)
+    if options.get("stage1"):
+        options["stage1"] = entry.options.get("stage1")
+    return options
+
+
 def make(name: str, runs: Path, folder: Path = FOLDER) -> Path:
     """Train ``name`` as CATALOG says, then write ``folder/name.npz``; returns its path."""
     import minigan
@@ -49,6 +60,9 @@ def make(name: str, runs: Path, folder: Path = FOLDER) -> Path:
     argv = shlex.split(command)[1:]  # without the leading "minigan"
     out = runs / name
     argv[argv.index("--out") + 1] = str(out)
+    if "--stage1" in argv:  # a run on top of another catalogued run: read it where this make put it
+        i = argv.index("--stage1") + 1
+        argv[i] = str(runs / Path(argv[i]).relative_to(DEFAULT_RUNS))
     t0 = time.perf_counter()
     status = cli.main([*argv, "--no-progress", "--overwrite"])  # a new run, replacing an earlier one of this name
     wall_s = time.perf_counter() - t0
@@ -57,7 +71,7 @@ def make(name: str, runs: Path, folder: Path = FOLDER) -> Path:
     ckpt = read_checkpoint(out / "checkpoint.npz")
     meta = ckpt["meta"]
     record = {
-        "name": name, "model": entry.model, "options": meta["options"], "about": entry.about, "command": command,
+        "name": name, "model": entry.model, "options": _portable(meta["options"], entry), "about": entry.about, "command": command,
         "iterations": meta["iterations_done"], "target": meta.get("target"), "data": data_source(meta),
         "wall_s": round(wall_s, 1), "machine": _cpu(), "minigan_version": minigan.__version__,
         "numpy_version": np.__version__, "python_version": platform.python_version(),
@@ -81,7 +95,7 @@ def make(name: str, runs: Path, folder: Path = FOLDER) -> Path:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="+", choices=sorted(CATALOG), metavar="NAME")
-    parser.add_argument("--runs", type=Path, default=Path("runs/pretrained"), help="where the training runs go")
+    parser.add_argument("--runs", type=Path, default=DEFAULT_RUNS, help="where the training runs go")
     args = parser.parse_args(argv)
     for name in args.names:
         make(name, args.runs)
