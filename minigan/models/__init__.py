@@ -29,8 +29,8 @@ from minigan.models.dcgan64 import dcgan64_critic, dcgan64_discriminator, dcgan6
 from minigan.models.dcgan_mnist import dcgan_mnist_discriminator, dcgan_mnist_generator
 from minigan.models.mlp_mnist import mlp_mnist_critic, mlp_mnist_discriminator, mlp_mnist_generator
 from minigan.models.patchgan import patchgan_discriminator
-from minigan.models.stackgan import stackgan_discriminator, stage1_generator, stage2_generator
 from minigan.models.pix2pix import pix2pix_networks, unet_generator
+from minigan.models.stackgan import stackgan_discriminator, stage1_generator, stage2_generator
 from minigan.models.toy import mlp, toy_discriminator, toy_generator
 
 DATA_KINDS = ("mnist", "images", "pairs", "unpaired", "captions")  # what a registered model trains on
