@@ -16,6 +16,7 @@ Used from notebooks/01_layers_and_backprop.ipynb, in the manner of CS231n's assi
     check_sigmoid_backward(cls)                               Sigmoid._backward
     check_reflection_pad_backward(cls)                        ReflectionPad2d._backward (notebook 10)
     check_instance_norm_backward(cls)                         InstanceNorm2d._backward (notebook 10)
+    check_kl_to_standard_normal(fn)                           StackGAN's KL term and its gradient (notebook 11)
     check_dense_jvp(cls)                                      Dense._jvp (the WGAN-GP tangent sweep)
 
 What a backward pass is checked against, and why each:
@@ -56,6 +57,7 @@ __all__ = [
     "check_backward",
     "check_dense_jvp",
     "check_instance_norm_backward",
+    "check_kl_to_standard_normal",
     "check_leaky_relu_backward",
     "check_reflection_pad_backward",
     "check_relu_backward",
@@ -964,3 +966,58 @@ __all__ += [
     "check_one_hot",
     "check_split_labels",
 ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 11: the KL term of conditioning augmentation
+# ---------------------------------------------------------------------------------------------------------------
+def check_kl_to_standard_normal(fn, *, tol: float = 1e-9, seed: int = 0, verbose: bool = True) -> dict:
+    r"""Check ``fn(mu, log_sigma) -> (kl, d_mu, d_log_sigma)``: StackGAN's KL term, the KL divergence of
+    N(mu, diag sigma^2) from N(0, I) averaged over every entry (batch and dimensions, as the reference's KL_loss),
+
+        KL = mean[ -log sigma + (sigma^2 + mu^2 - 1) / 2 ],   dKL/dmu = mu / M,   dKL/dlog sigma = (sigma^2 - 1) / M
+
+    with M the number of entries, against that formula (minigan.nn.conditioning's) and central differences, on
+    arrays (4, 3) in float64."""
+    rng = np.random.default_rng(seed)
+    report = _Report("KL(N(mu, sigma^2) || N(0, I)) and its gradient", verbose)
+    mu, s = rng.normal(0, 1, (4, 3)), rng.normal(0, 0.5, (4, 3))
+    mu_in, s_in = mu.copy(), s.copy()
+    ok, got = _call(report, "your function", fn, mu_in, s_in)
+    if not ok:
+        return report.finish()
+    if not (isinstance(got, tuple) and len(got) == 3):
+        report.fail(f"return (kl, d_mu, d_log_sigma), got {type(got).__name__}")
+        return report.finish()
+    kl, d_mu, d_s = got
+    if not (np.array_equal(mu_in, mu) and np.array_equal(s_in, s)):
+        report.fail("your function changed mu or log_sigma in place")
+    M = mu.size
+    sigma2 = np.exp(2 * s)
+    want_kl = float((-s + 0.5 * (sigma2 + mu * mu - 1)).mean())
+    value = _scalar(kl)
+    if value is None:
+        report.fail(f"kl must be one number, got shape {np.shape(kl)}")
+        return report.finish()
+    hint = ""
+    if abs(value - want_kl * M) < 1e-9 * M:
+        hint = "you summed over the entries; the reference averages (divide by their number)"
+    elif abs(value - float((-s + 0.5 * (np.exp(s) + mu * mu - 1)).mean())) < 1e-9:
+        hint = "sigma^2 = exp(2 log sigma), not exp(log sigma)"
+    report.compare("KL value vs the formula", abs(value - want_kl) / max(1.0, abs(want_kl)), tol, hint)
+    for name, got_grad, want in (("d_mu", d_mu, mu / M), ("d_log_sigma", d_s, (sigma2 - 1) / M)):
+        got_grad = np.asarray(got_grad, dtype=np.float64)
+        if got_grad.shape != mu.shape:
+            report.fail(f"{name} must have shape {mu.shape}, got {got_grad.shape}")
+            continue
+        grad_hint = "a factor 1/M (the mean) is missing" if relative_error(got_grad, want * M) < 1e-9 else ""
+        report.compare(f"{name} vs the derivative", relative_error(got_grad, want), tol, grad_hint)
+
+    def value_of(mu_, s_):
+        return float((-s_ + 0.5 * (np.exp(2 * s_) + mu_ * mu_ - 1)).mean())
+
+    check = check_gradients(lambda: value_of(mu, s), {"mu": mu, "log_sigma": s},
+                            {"mu": np.asarray(d_mu, np.float64), "log_sigma": np.asarray(d_s, np.float64)})
+    for name, error in check.errors.items():
+        report.compare(f"d_{name} vs central differences", error, 1e-6)
+    return report.finish()

@@ -24,6 +24,7 @@ from minigan.exercises import (
     check_backward,
     check_dense_jvp,
     check_instance_norm_backward,
+    check_kl_to_standard_normal,
     check_leaky_relu_backward,
     check_reflection_pad_backward,
     check_relu_backward,
@@ -339,6 +340,7 @@ EXERCISE_NOTEBOOKS = {  # notebook: (stub names, solution names)
     "08_evaluating_gans": (["my_frechet_1d"], ["frechet_1d_solution"]),
     "10_image_to_image": (["MyReflectionPad2d", "MyInstanceNorm2d"],
                           ["ReflectionPad2dSolution", "InstanceNorm2dSolution"]),
+    "11_stackgan": (["my_kl_to_standard_normal"], ["kl_to_standard_normal_solution"]),
 }
 CHECKS = {  # stub or solution name: its checker
     "my_generator_loss": check_generator_loss, "generator_loss_solution": check_generator_loss,
@@ -350,6 +352,8 @@ CHECKS = {  # stub or solution name: its checker
     "my_frechet_1d": check_frechet_1d, "frechet_1d_solution": check_frechet_1d,
     "MyReflectionPad2d": check_reflection_pad_backward, "ReflectionPad2dSolution": check_reflection_pad_backward,
     "MyInstanceNorm2d": check_instance_norm_backward, "InstanceNorm2dSolution": check_instance_norm_backward,
+    "my_kl_to_standard_normal": check_kl_to_standard_normal,
+    "kl_to_standard_normal_solution": check_kl_to_standard_normal,
 }
 
 
@@ -615,3 +619,40 @@ def test_notebook_10s_planted_bugs_are_caught(cls):
     check = check_reflection_pad_backward if issubclass(cls, nn.ReflectionPad2d) else check_instance_norm_backward
     with pytest.raises(AssertionError, match="gradient of input vs central differences"):
         check(cls, **NO_TORCH)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# notebook 11: StackGAN's KL term
+# ---------------------------------------------------------------------------------------------------------------
+def _kl(mu, s):
+    return (-s + 0.5 * (np.exp(2 * s) + mu * mu - 1)).mean()
+
+
+def kl_right(mu, s):
+    return _kl(mu, s), mu / mu.size, (np.exp(2 * s) - 1) / mu.size
+
+
+def kl_summed(mu, s):
+    return _kl(mu, s) * mu.size, mu, np.exp(2 * s) - 1
+
+
+def kl_sigma_for_variance(mu, s):
+    return (-s + 0.5 * (np.exp(s) + mu * mu - 1)).mean(), mu / mu.size, (0.5 * np.exp(s) - 1) / mu.size
+
+
+def kl_gradient_sign(mu, s):
+    return _kl(mu, s), mu / mu.size, (1 - np.exp(2 * s)) / mu.size
+
+
+def test_the_kl_checker_passes_the_formula():
+    errors = check_kl_to_standard_normal(kl_right, **QUIET)
+    assert max(errors.values()) < 1e-6
+
+
+@pytest.mark.parametrize("fn, says", [(kl_summed, "you summed"), (kl_sigma_for_variance, "exp(2 log sigma)"),
+                                      (kl_gradient_sign, "d_log_sigma vs the derivative")],
+                         ids=["summed", "sigma_for_variance", "gradient_sign"])
+def test_the_kl_checker_catches_planted_bugs(fn, says):
+    with pytest.raises(AssertionError, match="is wrong") as info:
+        check_kl_to_standard_normal(fn, **QUIET)
+    assert says in str(info.value)
