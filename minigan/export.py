@@ -428,8 +428,10 @@ def export_checkpoint(path, out) -> tuple:
         from minigan.models import MODELS
 
         if not isinstance(G, _sequential_types()):
-            raise CheckpointError(f"{model}'s generator is not one network (it holds {list(G)}); export one of "
-                                  f"them with minigan.export.export_generator(G[name], ..., input_shape=...)")
+            raise CheckpointError(
+                f"{model}'s generator is not one nn.Sequential (it holds {list(G)}), and minigan export writes one: "
+                f"a CycleGAN direction exports with minigan.export.export_generator(G['G_A'], out, nz=0, "
+                f"input_shape=(1, 32, 32)); StackGAN's stages join the text to feature maps, which it cannot write")
         input_shape = MODELS[model].image_shape
         about += "\nA translation model: G maps an input image to an output image (no noise)."
     return export_generator(G, out, nz=recipes.noise_size(model), n_classes=K, input_shape=input_shape,

