@@ -400,7 +400,7 @@ def test_the_data_flags_a_model_takes_follow_its_data_kind(tmp_path, monkeypatch
         recipes.DATA_OPTIONS[data_kind])
     built = []
 
-    def build_run(model, m, seed, options, progress=True):  # stop before any data is read
+    def build_run(model, m, seed, options, progress=True, fresh=True):  # stop before any data is read
         built.append(options)
         raise ValueError("stopped before loading data")
 

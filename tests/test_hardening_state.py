@@ -780,13 +780,28 @@ LAYERS = {
     "SkipConcat": (lambda: nn.SkipConcat(nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU())), (2, 3, 3, 3)),
     "Residual": (lambda: nn.Residual(nn.Sequential(nn.Dense(4, 4), nn.ReLU())), (2, 4)),
     "Embedding": (lambda: nn.Embedding(5, 3), (2, 4)),  # its ids are integers: see DY_CASES
+    "ConditioningAugmentation": (lambda: nn.ConditioningAugmentation(4, 3, rng=0), (2, 4)),
 }
+NOT_LAYERS = ("Module", "ModuleDict")  # the base class, and a holder of named networks with no forward of its own
 
 
 def test_the_table_holds_every_layer_minigan_nn_exports():
     exported = {n for n in nn.__all__ if isinstance(getattr(nn, n), type) and issubclass(getattr(nn, n), nn.Module)
-                and n != "Module"}
+                and n not in NOT_LAYERS}
     assert exported == set(LAYERS)
+
+
+def test_a_module_dict_has_no_forward_or_backward_of_its_own():
+    holder = nn.ModuleDict(G_A=nn.Dense(2, 2), G_B=nn.Dense(2, 2))
+    with pytest.raises(TypeError, match="call one of its members"):
+        holder(np.zeros((1, 2), np.float32))
+    with pytest.raises(TypeError, match="call one of its members"):
+        holder.backward(np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="at least one member"):
+        nn.ModuleDict()
+    with pytest.raises(TypeError, match="not a minigan module"):
+        nn.ModuleDict(G=lambda x: x)
+    assert list(holder.params) == ["G_A.weight", "G_A.bias", "G_B.weight", "G_B.bias"]
 
 
 def _bad_inputs(shape):
