@@ -40,8 +40,9 @@ def test_wgan_gp_cost_times_all_four_iterations():
     result = _script("wgan_gp_cost").measure(batch=4, rounds=1, warmup=0)
     assert set(result["median_s"]) == {"minigan wgan", "minigan wgan-gp", "torch wgan", "torch wgan-gp"}
     assert all(t > 0 for t in result["median_s"].values())
-    # the ratios are the medians' ratios (what they cost is the benchmark's to say, not a unit test's: one round of
-    # batch 4 on a loaded machine once timed torch's WGAN-GP iteration below its WGAN one)
+    # with one round, each ratio is that round's WGAN-GP time over its WGAN time (what the penalty costs is the
+    # benchmark's to say, not a unit test's: one round of batch 4 on a loaded machine once timed torch's WGAN-GP
+    # iteration below its WGAN one)
     med = result["median_s"]
     for who in ("minigan", "torch"):
         assert result["gp_over_wgan"][who] == pytest.approx(med[f"{who} wgan-gp"] / med[f"{who} wgan"])
