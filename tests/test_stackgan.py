@@ -530,3 +530,16 @@ def test_refused_arguments():
         StackGAN(G1, D1, optim.Adam(G1), optim.Adam(D1), m=M).train(_random_data(), 1, progress=False)
     with pytest.raises(ValueError, match="power of 2"):
         models.stackgan_discriminator(24)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_gradcheck_conditioning_augmentation_over_random_shapes(seed):
+    """Random batch, text and code sizes (float64): the c path and the KL term together."""
+    backend.set_default_dtype(np.float64)
+    rng = np.random.default_rng(100 + seed)
+    n, t_dim, c_dim = (int(v) for v in rng.integers([1, 1, 1], [9, 12, 7]))
+    ca = ConditioningAugmentation(t_dim, c_dim, rng=11)
+    for p in ca.params.values():
+        p[...] = 0.7 * rng.standard_normal(p.shape)
+    result = _ca_check(ca, rng.standard_normal((n, t_dim)), float(rng.uniform(0.5, 3)), rng)
+    assert result.worst_error < TOL, (n, t_dim, c_dim, result)
