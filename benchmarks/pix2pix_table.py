@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, fast, recipes
+from minigan import backend, recipes
+from minigan.lab.report import mean_sd, pin_threads
 from minigan.metrics.translation import evaluate_pairs
 from minigan.viz import save_image_grid
 
@@ -49,10 +50,6 @@ def run_one(seed: int, lambda_GAN: float, epochs: float, batch: int, test):
     return run, iterations, seconds, scores
 
 
-def mean_sd(values) -> str:
-    values = np.asarray(values, float)
-    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,11 +60,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--save-generator", default=None, help="np.savez of seed 0's L1 + cGAN G state_dict")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
-    fast.set_num_threads(args.threads)
-    threadpool_limits(limits=args.threads, user_api="blas")  # BLAS at the same count: spinning BLAS threads on a
-    # loaded 2-core machine made a 16 x 16384 x 16 GEMM take 0.5 s
+    pin_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from minigan import backend, fast, recipes
+from minigan import backend, recipes
 from minigan.data.captions import N_CAPTIONS
+from minigan.lab.report import mean_sd, pin_threads
 from minigan.metrics.text_to_image import caption_scores, to_32
 from minigan.viz import save_image_grid
 
@@ -55,10 +56,6 @@ def train(seed, stage, iterations, options=None, conditioning_augmentation=True)
     return run, time.perf_counter() - start
 
 
-def mean_sd(values) -> str:
-    values = np.asarray(values, float)
-    return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0:.3f}"
-
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,10 +66,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="minigan's and BLAS's threads per run")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
-    from threadpoolctl import threadpool_limits
-
-    fast.set_num_threads(args.threads)
-    threadpool_limits(limits=args.threads, user_api="blas")
+    pin_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

