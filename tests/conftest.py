@@ -92,3 +92,33 @@ def threads_mode(request, monkeypatch):
             yield request.param
     finally:
         fast.set_num_threads(previous)
+
+
+@pytest.fixture
+def interrupt_at_batch(monkeypatch):
+    """``interrupt_at_batch(k)`` makes the next CLI run send itself SIGINT while drawing its k-th data batch (inside
+    an iteration, where a user's Ctrl-C lands); it returns a function that undoes the patch."""
+    import signal
+
+    from minigan import recipes
+
+    build_run = recipes.build_run
+
+    def interrupted_run(k, *args, **kwargs):
+        run = build_run(*args, **kwargs)
+        sample, calls = run.sample_data, []
+
+        def sample_data(m):
+            calls.append(m)
+            if len(calls) == k:
+                os.kill(os.getpid(), signal.SIGINT)
+            return sample(m)
+
+        run.sample_data = sample_data
+        return run
+
+    def arm(k: int):
+        monkeypatch.setattr(recipes, "build_run", lambda *args, **kwargs: interrupted_run(k, *args, **kwargs))
+        return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
+
+    return arm

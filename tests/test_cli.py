@@ -190,34 +190,12 @@ def test_resume_refuses_another_model(tmp_path, capsys):
     assert "'gan-toy' run, not 'wgan-toy'" in err
 
 
-def interrupt_at_batch(monkeypatch, k):
-    """Make the next CLI run send itself SIGINT while drawing its k-th data batch (inside an iteration, as a user's
-    Ctrl-C would land). Returns a function that undoes the patch."""
-    build_run = recipes.build_run
-
-    def interrupted_run(*args, **kwargs):
-        run = build_run(*args, **kwargs)
-        sample, calls = run.sample_data, []
-
-        def sample_data(m):
-            calls.append(m)
-            if len(calls) == k:
-                os.kill(os.getpid(), signal.SIGINT)
-            return sample(m)
-
-        run.sample_data = sample_data
-        return run
-
-    monkeypatch.setattr(recipes, "build_run", interrupted_run)
-    return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
-
-
-def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, monkeypatch, capsys, interrupt_at_batch):
     """SIGINT during iteration 4 (from inside the data sampler): the iteration finishes, the checkpoint holds 4
     iterations, the exit status is 130; --resume then ends where an uninterrupted run ends."""
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run_main(train_args(straight, "gan-toy")) == 0
-    restore = interrupt_at_batch(monkeypatch, 4)
+    restore = interrupt_at_batch(4)
     assert run_main(train_args(stopped, "gan-toy")) == EXIT_INTERRUPTED
     assert "--resume" in capsys.readouterr().err
     assert read_checkpoint(stopped / "checkpoint.npz")["meta"]["iterations_done"] == 4
@@ -441,12 +419,12 @@ def test_lr_and_lr_decay_are_applied_and_saved(tmp_path):
         assert float(ckpt["trainer"][opt]["hp.lr"]) == 0.0  # decayed to 0 after the last of the 4 iterations
 
 
-def test_decayed_run_resumes_exactly(tmp_path, monkeypatch):
+def test_decayed_run_resumes_exactly(tmp_path, monkeypatch, interrupt_at_batch):
     """A run of 8 decayed iterations stopped by Ctrl-C during iteration 3, then resumed (its settings read from the
     checkpoint, no flags repeated), ends as the uninterrupted run: the schedule runs to the same target."""
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run_main(decay_args(straight, 8)) == 0
-    restore = interrupt_at_batch(monkeypatch, 13)  # n_critic = 5 batches per iteration: this is iteration 3
+    restore = interrupt_at_batch(13)  # n_critic = 5 batches per iteration: this is iteration 3
     assert run_main(decay_args(stopped, 8)) == EXIT_INTERRUPTED
     ckpt = read_checkpoint(stopped / "checkpoint.npz")
     assert ckpt["meta"]["iterations_done"] == 3

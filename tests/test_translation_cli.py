@@ -60,34 +60,8 @@ def test_train_then_sample_rows_of_held_out_examples(tmp_path, model, capsys):
     assert grid.read_bytes().startswith(PNG_MAGIC)
 
 
-def _interrupt_at_batch(monkeypatch, k):
-    """The next CLI run sends itself SIGINT while drawing its k-th batch (a user's Ctrl-C, inside an iteration)."""
-    import os
-    import signal
-
-    from minigan import recipes
-
-    build_run = recipes.build_run
-
-    def interrupted_run(*args, **kwargs):
-        run = build_run(*args, **kwargs)
-        sample, calls = run.sample_data, []
-
-        def sample_data(m):
-            calls.append(m)
-            if len(calls) == k:
-                os.kill(os.getpid(), signal.SIGINT)
-            return sample(m)
-
-        run.sample_data = sample_data
-        return run
-
-    monkeypatch.setattr(recipes, "build_run", interrupted_run)
-    return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
-
-
 @pytest.mark.parametrize("model", TASK_MODELS)
-def test_resume_continues_exactly(tmp_path, model, monkeypatch):
+def test_resume_continues_exactly(tmp_path, model, monkeypatch, interrupt_at_batch):
     """A run of 4 iterations stopped by Ctrl-C in iteration 3 and resumed ends as the uninterrupted run: same
     history, same weights (CycleGAN: its pools and its learning-rate schedule included)."""
     pytest.importorskip("mlxtend")
@@ -95,7 +69,7 @@ def test_resume_continues_exactly(tmp_path, model, monkeypatch):
 
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert _train(straight, model, 4) == 0
-    restore = _interrupt_at_batch(monkeypatch, 3)  # one batch per iteration: this is iteration 3
+    restore = interrupt_at_batch(3)  # one batch per iteration: this is iteration 3
     assert _train(resumed, model, 4) == EXIT_INTERRUPTED
     assert read_checkpoint(resumed / "checkpoint.npz")["meta"]["iterations_done"] == 3  # it ends the iteration
     restore()
