@@ -1,6 +1,6 @@
 """CycleGAN between MNIST (A) and the usps-like digits (B), measured as the domain-adaptation papers measure it.
 
-    python benchmarks/cyclegan_table.py --seeds 3 --iterations 1200 --out benchmarks/results
+    python benchmarks/cyclegan_table.py --seeds 3 --iterations 4800 --eval-every 1200 --out benchmarks/results
 
 For each seed, train ``minigan train cyclegan-digits``'s recipe (minigan.recipes: ResNet generators ngf 16 with 3
 blocks, PatchGANs ndf 32 with 2 layers, LSGAN, lambda 10 / 10 / 0.5, pool 50, Adam(2e-4, (0.5, 0.999)), batch 4,

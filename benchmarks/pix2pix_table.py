@@ -1,6 +1,6 @@
 """pix2pix on edges -> digits, measured as the paper measures (Isola et al. 2017, Table 1), with its ablation.
 
-    python benchmarks/pix2pix_table.py --seeds 3 --epochs 8 --out benchmarks/results
+    python benchmarks/pix2pix_table.py --seeds 3 --epochs 20 --out benchmarks/results
 
 For each seed and each objective, train ``minigan train pix2pix-edges``'s recipe (minigan.recipes: U-Net of 5
 downsamplings, ngf 16; 16x16 PatchGAN, ndf 32; Adam(2e-4, (0.5, 0.999)); batch 64) on the 4,000 training pairs,
@@ -54,7 +54,7 @@ def run_one(seed: int, lambda_GAN: float, epochs: float, batch: int, test):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=float, default=8.0)
+    parser.add_argument("--epochs", type=float, default=20.0)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="minigan's and BLAS's threads per run")
     parser.add_argument("--out", default="benchmarks/results")

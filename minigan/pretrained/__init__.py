@@ -59,7 +59,7 @@ CATALOG: dict[str, Entry] = {
                           "WGAN-GP on the grid of 25 Gaussians (notebook 05), learning rate decayed to 0", keep_D=True),
     "pix2pix-edges": Entry("pix2pix-edges", {}, ("--epochs", "20", "--seed", "0"),
                            "pix2pix on edge map -> digit pairs of the offline MNIST subset (notebook 10)"),
-    "cyclegan-digits": Entry("cyclegan-digits", {}, ("--iterations", "1200", "--seed", "0"),
+    "cyclegan-digits": Entry("cyclegan-digits", {}, ("--iterations", "4800", "--seed", "0"),
                              "CycleGAN between MNIST and the usps-like digits, unpaired (notebook 10); both "
                              "generators, G_A (A -> B) and G_B (B -> A)"),
     "stackgan-digits-stage1": Entry("stackgan-digits", {"stage": 1}, ("--iterations", "3000", "--seed", "0"),
