@@ -14,6 +14,8 @@ Caveat measured on real digits: at 16x16 (2x2 means, then repeated) the thicknes
 caption for only 46.5% of real test digits (slant 99.4%, class 97.8%), so stage I's thickness agreement is capped
 by the resolution, not only by the generator.
 
+Where the digit goes under conditioning augmentation, and what its KL weight does: stackgan_ca_sweep.py.
+
 Writes ``stackgan_table.md`` (mean ± sd over seeds, each run, settings, wall times) and ``stackgan_rows.png`` (seed
 0: one row per digit for "a medium <digit> standing upright", stage I repeated to 32x32 above stage II).
 """
