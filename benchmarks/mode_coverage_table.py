@@ -47,6 +47,7 @@ import numpy as np
 
 from minigan import backend, optim
 from minigan.data import grid, ring
+from minigan.lab import report
 from minigan.metrics.modes import N_SAMPLES, score_generator
 from minigan.models import toy_discriminator, toy_generator
 from minigan.train import GAN, WGAN, WGANGP, TrainingDiverged
@@ -123,7 +124,7 @@ def mean_sd(values) -> str:
     v = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(v)):
         return f"inf ({int((~np.isfinite(v)).sum())} run(s) with no HQ sample)"
-    return f"{v.mean():.2f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}"
+    return report.mean_sd(v, digits=2)
 
 
 def table(rows, mixtures, algorithms) -> str:

@@ -122,6 +122,8 @@ def main(argv=None) -> int:
                         help="train with conditioning augmentation off (c = mu, no KL; --kl is then ignored)")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
+    if min(args.kl) < 0 or min(args.text_scale) <= 0:
+        parser.error(f"--kl must be >= 0 and --text-scale > 0, got --kl {args.kl} --text-scale {args.text_scale}")
     pin_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -96,29 +96,30 @@ def threads_mode(request, monkeypatch):
 
 @pytest.fixture
 def interrupt_at_batch(monkeypatch):
-    """``interrupt_at_batch(k)`` makes the next CLI run send itself SIGINT while drawing its k-th data batch (inside
-    an iteration, where a user's Ctrl-C lands); it returns a function that undoes the patch."""
+    """``interrupt_at_batch(k)`` makes the next CLI run send itself SIGINT (``signum``: another signal, e.g. SIGTERM)
+    while drawing its k-th data batch (inside an iteration, where a user's Ctrl-C lands); it returns a function that
+    undoes the patch."""
     import signal
 
     from minigan import recipes
 
     build_run = recipes.build_run
 
-    def interrupted_run(k, *args, **kwargs):
+    def interrupted_run(k, signum, *args, **kwargs):
         run = build_run(*args, **kwargs)
         sample, calls = run.sample_data, []
 
         def sample_data(m):
             calls.append(m)
             if len(calls) == k:
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signum)
             return sample(m)
 
         run.sample_data = sample_data
         return run
 
-    def arm(k: int):
-        monkeypatch.setattr(recipes, "build_run", lambda *args, **kwargs: interrupted_run(k, *args, **kwargs))
+    def arm(k: int, signum=signal.SIGINT):
+        monkeypatch.setattr(recipes, "build_run", lambda *args, **kwargs: interrupted_run(k, signum, *args, **kwargs))
         return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
 
     return arm

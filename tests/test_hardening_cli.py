@@ -323,27 +323,6 @@ def test_checkpoints_are_also_written_every_checkpoint_minutes(tmp_path, monkeyp
     assert len(calls) == saves
 
 
-def sigterm_at_batch(monkeypatch, k):
-    """The next CLI run sends itself SIGTERM while drawing its k-th batch (inside an iteration)."""
-    build_run = recipes.build_run
-
-    def terminated_run(*args, **kwargs):
-        run = build_run(*args, **kwargs)
-        sample, calls = run.sample_data, []
-
-        def sample_data(m):
-            calls.append(m)
-            if len(calls) == k:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return sample(m)
-
-        run.sample_data = sample_data
-        return run
-
-    monkeypatch.setattr(recipes, "build_run", terminated_run)
-    return lambda: monkeypatch.setattr(recipes, "build_run", build_run)
-
-
 def history(out):
     import csv
 
@@ -351,13 +330,13 @@ def history(out):
         return [{k: v for k, v in r.items() if k != "time"} for r in csv.DictReader(fh)]
 
 
-def test_sigterm_saves_like_ctrl_c_and_resumes_exactly(tmp_path, monkeypatch, capsys):
+def test_sigterm_saves_like_ctrl_c_and_resumes_exactly(tmp_path, monkeypatch, capsys, interrupt_at_batch):
     """SIGTERM during iteration 3: that iteration finishes, the checkpoint holds 3, the exit status is 143 and the
     handlers are restored; --resume then ends where an uninterrupted run ends."""
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert run_main(toy(straight, 8)) == 0
-    restore = sigterm_at_batch(monkeypatch, 3)
+    restore = interrupt_at_batch(3, signal.SIGTERM)
     assert run_main(toy(stopped, 8)) == EXIT_TERMINATED
     assert "SIGTERM" in capsys.readouterr().err
     assert read_checkpoint(stopped / "checkpoint.npz")["meta"]["iterations_done"] == 3
